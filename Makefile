@@ -1,0 +1,52 @@
+# backbone: `make help` lists the targets. Everything runs from the project's .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BACKBONE := $(BIN)/backbone
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## venv, dependencies, and the local Kafka + registry jars (idempotent)
+	$(BACKBONE) stack install
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and mypy (strict)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+.PHONY: test
+test: install ## the whole suite against a real broker and registry
+	$(BIN)/python -m pytest
+
+.PHONY: demo
+demo: install ## start the local stack, run the bundled samples end to end, print a summary
+	$(BIN)/python -m backbone.demo
+
+.PHONY: bench
+bench: install ## run every benchmark and write bench/results.json
+	$(BIN)/python -m bench
+
+.PHONY: up
+up: install ## start the local stack (prints KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL)
+	$(BACKBONE) stack up
+
+.PHONY: down
+down: ## stop the local stack
+	$(BACKBONE) stack down
+
+.PHONY: clean
+clean: down ## stop the stack and remove its data (keeps downloaded jars)
+	rm -rf .backbone/run

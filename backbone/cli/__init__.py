@@ -1,0 +1,36 @@
+"""The ``backbone`` command: kernel commands here, stage commands from entry points.
+
+The kernel never imports a stage; connectors and processors add their command groups through
+the ``backbone.commands`` entry-point group in pyproject.toml, loaded when the CLI starts.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import typer
+
+from backbone.cli import stack
+
+app = typer.Typer(
+    name="backbone",
+    help="Canonical events on Apache Kafka for distribution ERP, EDI, WMS and carrier feeds.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(stack.app, name="stack")
+
+
+def _add_stage_commands(root: typer.Typer) -> None:
+    for entry in entry_points(group="backbone.commands"):
+        group = entry.load()
+        if isinstance(group, typer.Typer):
+            root.add_typer(group, name=entry.name)
+        else:
+            root.command(entry.name)(group)
+
+
+def main() -> None:
+    _add_stage_commands(app)
+    app()

@@ -1,0 +1,66 @@
+"""``backbone stack up | down | status | install``: the local Kafka + registry on loopback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from backbone.cli.exits import fail
+from backbone.settings import load_settings
+from backbone.stack import LocalStack, StackError, install
+
+app = typer.Typer(help="The local single-node Kafka (KRaft) and schema registry.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def up() -> None:
+    """Start the stack (idempotent) and print KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL.
+
+    Use it as: eval "$(backbone stack up)"
+    """
+    try:
+        endpoints = LocalStack(load_settings()).up()
+    except StackError as error:
+        fail(str(error))
+    sys.stdout.write(endpoints.env_lines())
+
+
+@app.command()
+def down() -> None:
+    """Stop the stack: SIGTERM, then SIGKILL after BACKBONE_STACK_STOP_TIMEOUT_S."""
+    killed = LocalStack(load_settings()).down()
+    for name in killed:
+        print(f"{name} did not stop in time and was killed", file=sys.stderr)
+    print("stack stopped", file=sys.stderr)
+
+
+@app.command()
+def status() -> None:
+    """Say what runs where (exit 0 when both answer, 1 otherwise)."""
+    components = LocalStack(load_settings()).status()
+    for component in components:
+        state = (
+            "answering" if component.answering
+            else "running, not answering" if component.running
+            else "stopped"
+        )
+        pid = f"pid {component.pid}" if component.pid else "no pid"
+        print(f"{component.name:<16} {state:<24} {component.address:<44} {pid:<10} "
+              f"log {component.log}")
+    raise typer.Exit(0 if all(c.answering for c in components) else 1)
+
+
+@app.command("install")
+def install_command(
+    force: bool = typer.Option(False, "--force", help="Download and unpack again."),
+) -> None:
+    """Fetch the Kafka jars and the registry from Maven Central (once; cached)."""
+    settings = load_settings()
+    try:
+        changed = install(settings.resolved_lib_dir.resolve(), force=force)
+    except StackError as error:
+        fail(str(error))
+    print("installed" if changed else f"already installed in {settings.resolved_lib_dir}",
+          file=sys.stderr)

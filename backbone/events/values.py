@@ -1,0 +1,108 @@
+"""Value types of the canonical model (Avro logical types as validated Python values) and the
+base record every model derives from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class DecimalSpec:
+    """Marks a Decimal field with the Avro decimal it is written as."""
+
+    precision: int
+    scale: int
+
+
+@dataclass(frozen=True)
+class TimestampMillis:
+    """Marks a datetime field written as Avro long timestamp-millis (UTC)."""
+
+
+@dataclass(frozen=True)
+class UuidString:
+    """Marks a str field written as Avro string with logicalType uuid."""
+
+
+def _fit_decimal(spec: DecimalSpec) -> AfterValidator:
+    quantum = Decimal(1).scaleb(-spec.scale)
+    max_integer_digits = spec.precision - spec.scale
+
+    def fit(value: Decimal) -> Decimal:
+        if not value.is_finite():
+            raise ValueError(f"must be a finite decimal, got {value}")
+        try:
+            fitted = value.quantize(quantum)
+        except InvalidOperation:
+            fitted = None
+        if fitted is None or fitted != value:
+            raise ValueError(
+                f"{value} has more than {spec.scale} decimal places (Avro decimal scale "
+                f"{spec.scale}); round it at the source"
+            )
+        if fitted.adjusted() >= max_integer_digits:
+            raise ValueError(
+                f"{value} has more than {max_integer_digits} integer digits "
+                f"(Avro decimal precision {spec.precision}, scale {spec.scale})"
+            )
+        return fitted
+
+    return AfterValidator(fit)
+
+
+def _utc_millis(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"naive datetime {value.isoformat()} has no UTC offset; give an offset "
+            "(e.g. 2024-05-14T13:22:00Z) or convert it to UTC at the source"
+        )
+    # Avro timestamp-millis cannot hold microseconds; truncating here keeps round trips equal.
+    utc = value.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def _uuid_text(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a UUID (e.g. 1b4e28ba-2fa1-11d2-883f-0016d3cca427)"
+            ) from None
+    return value
+
+
+_QUANTITY_SPEC = DecimalSpec(precision=18, scale=6)
+_MONEY_SPEC = DecimalSpec(precision=18, scale=4)
+
+QuantityDecimal = Annotated[Decimal, _QUANTITY_SPEC, _fit_decimal(_QUANTITY_SPEC)]
+"""A quantity: Avro decimal(18, 6)."""
+MoneyDecimal = Annotated[Decimal, _MONEY_SPEC, _fit_decimal(_MONEY_SPEC)]
+"""A price or amount: Avro decimal(18, 4)."""
+UtcDatetime = Annotated[datetime, TimestampMillis(), AfterValidator(_utc_millis)]
+"""A point in time: timezone-aware, normalized to UTC, millisecond precision."""
+UuidText = Annotated[str, UuidString(), BeforeValidator(_uuid_text)]
+"""A UUID in its canonical lower-case text form."""
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+"""An Avro int."""
+
+
+class CanonicalRecord(BaseModel):
+    """A record of the canonical model; `RECORD_NAME` is its Avro full name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    RECORD_NAME: ClassVar[str] = ""
+
+    @classmethod
+    def record_name(cls) -> str:
+        """The Avro full name, e.g. ``backbone.procurement.PurchaseOrderChanged``."""
+        return cls.RECORD_NAME

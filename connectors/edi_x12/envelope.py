@@ -1,0 +1,534 @@
+"""X12 envelope validation: ISA/IEA, GS/GE and ST/SE nesting, counts and control numbers.
+
+`read_transaction_sets` walks the segments `reader` streams and hands on one
+`TransactionSetResult` per transaction set, holding only the current set in memory.
+
+What is rejected, and what is only reported:
+
+- A transaction set is rejected alone (ST02 != SE02, SE01 != segments counted ST..SE
+  inclusive, no SE, no enclosing GS, malformed segment id, more than `max_set_segments`
+  segments); the rest of the file still goes through.
+- A group or interchange trailer problem (GE01 != sets in the group, GE02 != GS06,
+  IEA01 != groups, IEA02 != ISA13, missing GE) is reported as a result of its own
+  (`transaction_set` None, `rejection.scope` "group" / "interchange"); the sets inside were
+  already delivered when the trailer is read, and stay delivered: the envelope is the
+  partner's bookkeeping, the sets were individually sound.
+- A fatal problem (not X12, truncated ISA, over-long segment, data after IEA that is not an
+  ISA, file ending before IEA) ends the iteration with a result whose `rejection.fatal` is
+  set; a set left open at that point travels with it. Sets delivered before stay delivered.
+
+Control numbers are compared as numbers when both are digits ("3438" == "000003438", as
+EdiEngine's MultipleInterchangesAndGroups sample writes its IEA02), otherwise as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from connectors.edi_x12.errors import EdiError, EdiFileError, Scope
+from connectors.edi_x12.model import (
+    FunctionalGroup,
+    Interchange,
+    Segment,
+    TransactionSet,
+    TransactionSetResult,
+)
+from connectors.edi_x12.reader import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_SEGMENT_BYTES,
+    ByteStream,
+    read_items,
+)
+
+# Generous for real sets (a large 856 runs to tens of thousands of segments) while bounding
+# the memory one set without an SE can take.
+DEFAULT_MAX_SET_SEGMENTS = 200_000
+
+_ENVELOPE_TAGS = frozenset({"ST", "SE", "GS", "GE", "IEA"})
+
+
+def read_file(
+    path: Path,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_segment_bytes: int = DEFAULT_MAX_SEGMENT_BYTES,
+    max_set_segments: int = DEFAULT_MAX_SET_SEGMENTS,
+) -> Iterator[TransactionSetResult]:
+    """`read_transaction_sets` over a file on disk, named in messages by its file name."""
+    with path.open("rb") as stream:
+        yield from read_transaction_sets(
+            stream,
+            path.name,
+            chunk_size=chunk_size,
+            max_segment_bytes=max_segment_bytes,
+            max_set_segments=max_set_segments,
+        )
+
+
+def read_transaction_sets(
+    stream: ByteStream,
+    name: str,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_segment_bytes: int = DEFAULT_MAX_SEGMENT_BYTES,
+    max_set_segments: int = DEFAULT_MAX_SET_SEGMENTS,
+) -> Iterator[TransactionSetResult]:
+    """One result per transaction set or envelope problem, in file order; never raises for
+    bad X12 (only for I/O errors and invalid arguments)."""
+    items = read_items(stream, name, chunk_size=chunk_size, max_segment_bytes=max_segment_bytes)
+    walk = _EnvelopeWalk(name, max_set_segments)
+    try:
+        for item in items:
+            # The hot path: a body segment of the open set.
+            if (
+                walk.open_set is not None
+                and type(item) is Segment
+                and item.tag not in _ENVELOPE_TAGS
+            ):
+                walk.add_to_set(item)
+                continue
+            yield from walk.feed(item)
+    except EdiFileError as failure:
+        yield walk.abort(failure.error)
+        return
+    yield from walk.finish()
+
+
+def check_transaction_set(
+    transaction_set: TransactionSet,
+    *,
+    file: str,
+    interchange: Interchange,
+    group: FunctionalGroup | None,
+) -> EdiError | None:
+    """Why a complete ST..SE set must be rejected, or None when its envelope is sound."""
+    header = transaction_set.header
+    trailer = transaction_set.trailer
+    resend = _resend(interchange)
+
+    def reject(segment: Segment, problem: str, hint: str) -> EdiError:
+        return _error(
+            file,
+            "transaction_set",
+            segment,
+            problem,
+            hint,
+            interchange=interchange,
+            group=group,
+            set_control=transaction_set.control_number,
+        )
+
+    if trailer is None:
+        return reject(header, "transaction set has no SE trailer", f"it is incomplete; {resend}")
+    if group is None:
+        return reject(
+            header,
+            f"ST {transaction_set.set_id} {transaction_set.control_number} is not inside "
+            "a functional group (no GS before it)",
+            f"the partner's envelope is malformed; {resend}",
+        )
+    if not same_control_number(trailer.element(2), transaction_set.control_number):
+        return reject(
+            trailer,
+            f"SE02 control number {trailer.element(2)!r} does not match ST02 "
+            f"{transaction_set.control_number!r} (ST at segment {header.position.segment_index})",
+            f"the set's trailer belongs to another set or was mistyped; {resend}",
+        )
+    declared = trailer.element(1).strip()
+    counted = len(transaction_set.segments)
+    if not declared.isdigit():
+        return reject(
+            trailer,
+            f"SE01 should be the number of segments, found {declared!r}",
+            f"the partner's transaction set trailer is malformed; {resend}",
+        )
+    if int(declared) != counted:
+        return reject(
+            trailer,
+            f"SE01 says {int(declared)} segments, counted {counted}",
+            f"the partner's transaction set is truncated or miscounted; {resend}",
+        )
+    for segment in transaction_set.segments:
+        if not is_segment_id(segment.tag):
+            return reject(
+                segment,
+                f"{segment.tag[:20]!r} is not a segment id (2-3 upper-case letters or digits)",
+                "segments run together or a terminator is missing; " + resend,
+            )
+    return None
+
+
+def check_group_trailer(
+    group: FunctionalGroup,
+    trailer: Segment,
+    set_count: int,
+    *,
+    file: str,
+    interchange: Interchange,
+) -> list[EdiError]:
+    """GE01 against the sets read in the group, GE02 against GS06."""
+    problems = []
+    declared = trailer.element(1).strip()
+    if not (declared.isdigit() and int(declared) == set_count):
+        problems.append(f"GE01 says {declared!r} transaction sets, the group has {set_count}")
+    if not same_control_number(trailer.element(2), group.control_number):
+        problems.append(
+            f"GE02 control number {trailer.element(2)!r} does not match GS06 "
+            f"{group.control_number!r} (GS at segment {group.position.segment_index})"
+        )
+    hint = (
+        f"the {set_count} transaction set(s) read in this group were still delivered; "
+        f"check none is missing and ask the partner to correct or resend ISA "
+        f"{interchange.control_number}"
+    )
+    return [
+        _error(file, "group", trailer, problem, hint, interchange=interchange, group=group)
+        for problem in problems
+    ]
+
+
+def check_interchange_trailer(
+    interchange: Interchange,
+    trailer: Segment,
+    group_count: int,
+    *,
+    file: str,
+) -> list[EdiError]:
+    """IEA01 against the groups read in the interchange, IEA02 against ISA13."""
+    problems = []
+    declared = trailer.element(1).strip()
+    if not (declared.isdigit() and int(declared) == group_count):
+        problems.append(
+            f"IEA01 says {declared!r} functional groups, the interchange has {group_count}"
+        )
+    if not same_control_number(trailer.element(2), interchange.control_number):
+        problems.append(
+            f"IEA02 control number {trailer.element(2)!r} does not match ISA13 "
+            f"{interchange.control_number!r}"
+        )
+    hint = (
+        f"the transaction sets of its {group_count} group(s) were still delivered; check "
+        f"none is missing and ask the partner to correct or resend ISA "
+        f"{interchange.control_number}"
+    )
+    return [
+        _error(file, "interchange", trailer, problem, hint, interchange=interchange)
+        for problem in problems
+    ]
+
+
+def same_control_number(a: str, b: str) -> bool:
+    """Equal as numbers when both are digits (leading zeros vary), else equal as text."""
+    a, b = a.strip(), b.strip()
+    if a.isdigit() and b.isdigit():
+        return int(a) == int(b)
+    return a == b
+
+
+def is_segment_id(tag: str) -> bool:
+    return 2 <= len(tag) <= 3 and tag.isascii() and tag.isalnum() and tag == tag.upper()
+
+
+class _EnvelopeWalk:
+    """The nesting state of one file: open interchange, group, set, and their counts."""
+
+    def __init__(self, file: str, max_set_segments: int) -> None:
+        self._file = file
+        self._max_set_segments = max_set_segments
+        self._interchange: Interchange | None = None
+        self._group: FunctionalGroup | None = None
+        self.open_set: list[Segment] | None = None
+        self._set_size = 0
+        self._sets_in_group = 0
+        self._groups_in_interchange = 0
+        self._last: Segment | None = None
+        # One report per run of out-of-place segments, not one per segment of garbage.
+        self._stray_reported = False
+
+    def add_to_set(self, segment: Segment) -> None:
+        assert self.open_set is not None
+        self._set_size += 1
+        # Past the bound the set is rejected anyway; stop holding its segments.
+        if self._set_size <= self._max_set_segments:
+            self.open_set.append(segment)
+        self._last = segment
+
+    def feed(self, item: Interchange | Segment) -> Iterator[TransactionSetResult]:
+        if isinstance(item, Interchange):
+            yield from self._open_interchange(item)
+            return
+        self._last = item
+        if self._interchange is None:
+            raise EdiFileError(
+                self._fatal(
+                    item,
+                    f"expected an ISA after the IEA, found a {item.tag[:20]!r} segment",
+                    "the file carries data after its last interchange; check how it was "
+                    "assembled and ask the partner to resend it",
+                )
+            )
+        if self.open_set is not None:
+            if item.tag == "SE":
+                yield self._close_set(item)
+                return
+            if item.tag not in _ENVELOPE_TAGS:
+                self.add_to_set(item)
+                return
+            yield self._break_set(item)
+        yield from self._envelope_segment(item)
+
+    def finish(self) -> Iterator[TransactionSetResult]:
+        if self._interchange is None or self._last is None:
+            return
+        yield self.abort(
+            self._fatal(
+                self._last,
+                f"the file ends after this segment, inside interchange "
+                f"{self._interchange.control_number}: no IEA trailer",
+                "the file was cut short (incomplete transfer?); sets read before were "
+                f"delivered — {_resend(self._interchange)}",
+            )
+        )
+
+    def abort(self, error: EdiError) -> TransactionSetResult:
+        """The last result of a file that cannot be read further; carries any open set."""
+        partial = None
+        if self.open_set is not None:
+            partial = _transaction_set(self.open_set)
+            self.open_set = None
+        result = TransactionSetResult(self._interchange, self._group, partial, error)
+        self._interchange = None
+        return result
+
+    # -- envelope segments ---------------------------------------------------------------
+
+    def _envelope_segment(self, segment: Segment) -> Iterator[TransactionSetResult]:
+        tag = segment.tag
+        if tag == "ST":
+            self._open_set(segment)
+        elif tag == "GS":
+            yield from self._open_group(segment)
+        elif tag == "GE":
+            yield from self._close_group(segment)
+        elif tag == "IEA":
+            yield from self._close_interchange(segment)
+        elif tag == "TA1" and self._group is None:
+            pass  # an interchange acknowledgment may sit between ISA and GS; not a set.
+        else:
+            yield from self._stray(segment)
+            return
+        self._stray_reported = False
+
+    def _open_interchange(self, isa: Interchange) -> Iterator[TransactionSetResult]:
+        if self._interchange is not None:
+            if self.open_set is not None:
+                yield self._break_set(isa.header)
+            if self._group is not None:
+                yield self._missing_trailer("group", isa.header)
+            yield self._missing_trailer("interchange", isa.header)
+        self._interchange = isa
+        self._group = None
+        self._groups_in_interchange = 0
+        self._stray_reported = False
+        self._last = isa.header
+
+    def _open_group(self, gs: Segment) -> Iterator[TransactionSetResult]:
+        if self._group is not None:
+            yield self._missing_trailer("group", gs)
+        self._group = _functional_group(gs)
+        self._sets_in_group = 0
+        self._groups_in_interchange += 1
+
+    def _open_set(self, st: Segment) -> None:
+        self.open_set = [st]
+        self._set_size = 1
+        if self._group is not None:
+            self._sets_in_group += 1
+
+    def _close_set(self, se: Segment) -> TransactionSetResult:
+        assert self.open_set is not None and self._interchange is not None
+        self.add_to_set(se)
+        transaction_set = _transaction_set(self.open_set)
+        self.open_set = None
+        if self._set_size > self._max_set_segments:
+            rejection: EdiError | None = self._set_error(
+                se,
+                transaction_set,
+                f"the transaction set has {self._set_size} segments, more than the "
+                f"{self._max_set_segments} this reader holds",
+                "split it, or raise max_set_segments if sets this large are expected",
+            )
+        else:
+            rejection = check_transaction_set(
+                transaction_set, file=self._file, interchange=self._interchange, group=self._group
+            )
+        return TransactionSetResult(self._interchange, self._group, transaction_set, rejection)
+
+    def _break_set(self, interrupting: Segment) -> TransactionSetResult:
+        """The open set got no SE before `interrupting`: reject it with what was read."""
+        assert self.open_set is not None and self._interchange is not None
+        transaction_set = _transaction_set(self.open_set)
+        self.open_set = None
+        header = transaction_set.header
+        rejection = self._set_error(
+            interrupting,
+            transaction_set,
+            f"transaction set {transaction_set.set_id} {transaction_set.control_number} "
+            f"(ST at segment {header.position.segment_index}) has no SE before this "
+            f"{interrupting.tag} segment",
+            f"the set was truncated and is rejected; {_resend(self._interchange)}",
+        )
+        return TransactionSetResult(self._interchange, self._group, transaction_set, rejection)
+
+    def _close_group(self, ge: Segment) -> Iterator[TransactionSetResult]:
+        assert self._interchange is not None
+        if self._group is None:
+            yield from self._stray(ge)
+            return
+        for error in check_group_trailer(
+            self._group, ge, self._sets_in_group, file=self._file, interchange=self._interchange
+        ):
+            yield TransactionSetResult(self._interchange, self._group, None, error)
+        self._group = None
+
+    def _close_interchange(self, iea: Segment) -> Iterator[TransactionSetResult]:
+        assert self._interchange is not None
+        if self._group is not None:
+            yield self._missing_trailer("group", iea)
+            self._group = None
+        for error in check_interchange_trailer(
+            self._interchange, iea, self._groups_in_interchange, file=self._file
+        ):
+            yield TransactionSetResult(self._interchange, None, None, error)
+        self._interchange = None
+
+    def _missing_trailer(self, scope: Scope, interrupting: Segment) -> TransactionSetResult:
+        assert self._interchange is not None
+        if scope == "group":
+            assert self._group is not None
+            opened = self._group.header
+            what = f"functional group {self._group.control_number}"
+            trailer = "GE"
+        else:
+            opened = self._interchange.header
+            what = f"interchange {self._interchange.control_number}"
+            trailer = "IEA"
+        error = _error(
+            self._file,
+            scope,
+            interrupting,
+            f"{what} (opened at segment {opened.position.segment_index}) has no {trailer} "
+            f"before this {interrupting.tag} segment",
+            "the sets read in it were still delivered; check none is missing and "
+            + _resend(self._interchange),
+            interchange=self._interchange,
+            group=self._group,
+        )
+        group = self._group if scope == "group" else None
+        return TransactionSetResult(self._interchange, group, None, error)
+
+    def _stray(self, segment: Segment) -> Iterator[TransactionSetResult]:
+        assert self._interchange is not None
+        if self._stray_reported:
+            return
+        self._stray_reported = True
+        scope: Scope = "group" if self._group is not None else "interchange"
+        error = _error(
+            self._file,
+            scope,
+            segment,
+            f"{segment.tag[:20]!r} segment is outside any transaction set "
+            "(further out-of-place segments up to the next envelope segment are skipped)",
+            f"it was ignored; the envelope around it is malformed — {_resend(self._interchange)}",
+            interchange=self._interchange,
+            group=self._group,
+        )
+        yield TransactionSetResult(self._interchange, self._group, None, error)
+
+    def _set_error(
+        self, segment: Segment, transaction_set: TransactionSet, problem: str, hint: str
+    ) -> EdiError:
+        return _error(
+            self._file,
+            "transaction_set",
+            segment,
+            problem,
+            hint,
+            interchange=self._interchange,
+            group=self._group,
+            set_control=transaction_set.control_number,
+        )
+
+    def _fatal(self, segment: Segment, problem: str, hint: str) -> EdiError:
+        return EdiError(
+            file=self._file,
+            problem=problem,
+            hint=hint,
+            scope="file",
+            byte_offset=segment.position.byte_offset,
+            segment_index=segment.position.segment_index,
+            segment_tag=segment.tag[:20],
+            interchange_control=(
+                self._interchange.control_number if self._interchange is not None else None
+            ),
+            group_control=self._group.control_number if self._group is not None else None,
+            transaction_set_control=(
+                self.open_set[0].element(2) if self.open_set is not None else None
+            ),
+            fatal=True,
+        )
+
+
+def _transaction_set(segments: list[Segment]) -> TransactionSet:
+    header = segments[0]
+    return TransactionSet(
+        set_id=header.element(1).strip(),
+        control_number=header.element(2).strip(),
+        segments=tuple(segments),
+    )
+
+
+def _functional_group(gs: Segment) -> FunctionalGroup:
+    return FunctionalGroup(
+        functional_id=gs.element(1).strip(),
+        sender=gs.element(2).strip(),
+        receiver=gs.element(3).strip(),
+        date=gs.element(4).strip(),
+        time=gs.element(5).strip(),
+        control_number=gs.element(6).strip(),
+        agency=gs.element(7).strip(),
+        version=gs.element(8).strip(),
+        header=gs,
+    )
+
+
+def _resend(interchange: Interchange | None) -> str:
+    if interchange is None:
+        return "ask the partner to resend the file"
+    return f"ask the partner to resend ISA {interchange.control_number}"
+
+
+def _error(
+    file: str,
+    scope: Scope,
+    segment: Segment,
+    problem: str,
+    hint: str,
+    *,
+    interchange: Interchange | None,
+    group: FunctionalGroup | None = None,
+    set_control: str | None = None,
+) -> EdiError:
+    return EdiError(
+        file=file,
+        problem=problem,
+        hint=hint,
+        scope=scope,
+        byte_offset=segment.position.byte_offset,
+        segment_index=segment.position.segment_index,
+        segment_tag=segment.tag[:20],
+        interchange_control=interchange.control_number if interchange is not None else None,
+        group_control=group.control_number if group is not None else None,
+        transaction_set_control=set_control,
+    )

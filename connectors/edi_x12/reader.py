@@ -1,0 +1,397 @@
+"""Streams X12 segments out of bytes, with the delimiters each ISA declares.
+
+The file is read in chunks (64 KiB by default) and cut at the byte level, so memory stays
+flat whatever the file size and a multi-byte terminator (U+2026 '…' in UTF-8) is just a
+three-byte separator. Each ISA is parsed on its own: element separator = the character
+right after "ISA", then 16 elements split on it (not fixed offsets: collapsed or padded
+ISAs exist), ISA16 = component separator, the next character = segment terminator.
+
+Tolerated: a UTF-8 byte-order mark before an ISA; spaces, tabs, CR and LF around segments
+(so "~\\r\\n", CRLF with a "\\n" terminator, and pretty-printed indentation all work); a last
+segment without a terminator at end of file.
+
+Text: the encoding is decided per file from its bytes: UTF-8 as long as every segment is
+valid UTF-8 (a BOM or a multi-byte terminator implies it), latin-1 from the first segment
+that is not, which decodes any byte, so reading never fails on text.
+
+This module knows nothing of GS/ST nesting; `connectors.edi_x12.envelope` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from connectors.edi_x12.errors import EdiError, EdiFileError
+from connectors.edi_x12.model import Delimiters, Interchange, Segment, SegmentPosition
+
+DEFAULT_CHUNK_SIZE = 64 * 1024
+DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024
+
+# A fixed-width ISA is 106 bytes; collapsed or long-id ISAs stay far below this bound, and
+# it keeps "ISA*" followed by a megabyte of garbage a fast error.
+_ISA_MAX_BYTES = 1024
+_ISA_ELEMENT_COUNT = 16
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_WHITESPACE = frozenset(b" \t\r\n")
+_TRAILING_WHITESPACE = b"\r\n"
+_ISA_TAG = b"ISA"
+_I = ord("I")
+
+
+class ByteStream(Protocol):
+    """Anything with a binary `read(size)`: an open file, a socket file, io.BytesIO."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+def read_segments(
+    stream: ByteStream,
+    name: str,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_segment_bytes: int = DEFAULT_MAX_SEGMENT_BYTES,
+) -> Iterator[Segment]:
+    """Every segment of the file in order, ISA included; raises EdiFileError when unreadable."""
+    for item in read_items(
+        stream, name, chunk_size=chunk_size, max_segment_bytes=max_segment_bytes
+    ):
+        yield item.header if isinstance(item, Interchange) else item
+
+
+def read_items(
+    stream: ByteStream,
+    name: str,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_segment_bytes: int = DEFAULT_MAX_SEGMENT_BYTES,
+) -> Iterator[Interchange | Segment]:
+    """An `Interchange` for each ISA (it carries the ISA segment), a `Segment` for the rest.
+
+    Raises EdiFileError (not X12, truncated or malformed ISA, over-long segment); items
+    yielded before the error are valid.
+    """
+    if chunk_size <= 0 or max_segment_bytes <= 0:
+        raise ValueError("chunk_size and max_segment_bytes must be positive")
+    return _Tokenizer(stream, name, chunk_size, max_segment_bytes).items()
+
+
+def utf8_char_length(data: bytes | bytearray, index: int) -> int:
+    """Length of the character starting at `index`: 2-4 for a complete UTF-8 sequence, else 1."""
+    lead = data[index]
+    if lead < 0xC2 or lead > 0xF4:
+        return 1
+    length = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    tail = data[index + 1 : index + length]
+    if len(tail) == length - 1 and all(0x80 <= byte < 0xC0 for byte in tail):
+        return length
+    return 1
+
+
+class _Window:
+    """The unread part of the stream: `data[start:]`, where `data[0]` is file byte `base`."""
+
+    def __init__(self, stream: ByteStream, chunk_size: int) -> None:
+        self._stream = stream
+        self._chunk_size = chunk_size
+        self.data = bytearray()
+        self.start = 0
+        self.base = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Read one more chunk; False at end of file. Indices relative to `start` survive."""
+        if self.eof:
+            return False
+        chunk = self._stream.read(self._chunk_size)
+        if not chunk:
+            self.eof = True
+            return False
+        if self.start:
+            # Drop consumed bytes once per chunk: keeps the window about one segment plus
+            # one chunk long, and the cost linear in the file size.
+            del self.data[: self.start]
+            self.base += self.start
+            self.start = 0
+        self.data += chunk
+        return True
+
+    def ensure(self, size: int) -> bool:
+        """Make at least `size` unread bytes available if the file has them."""
+        while len(self.data) - self.start < size:
+            if not self.fill():
+                return False
+        return True
+
+    def offset(self) -> int:
+        return self.base + self.start
+
+
+class _Tokenizer:
+    """Cuts one file into interchanges and segments; holds the current ISA's separators."""
+
+    def __init__(
+        self, stream: ByteStream, name: str, chunk_size: int, max_segment_bytes: int
+    ) -> None:
+        self._window = _Window(stream, chunk_size)
+        self._name = name
+        self._max_segment_bytes = max_segment_bytes
+        self._count = 0
+        self._encoding = "utf-8"
+        self._terminator = b"~"
+        self._separator_bytes = b"*"
+        self._separator = "*"
+        self._interchange_control: str | None = None
+
+    def items(self) -> Iterator[Interchange | Segment]:
+        self._check_start()
+        while self._skip_whitespace():
+            window = self._window
+            if window.data[window.start] == _I and self._at_isa():
+                yield self._read_isa()
+                continue
+            segment = self._read_segment()
+            if segment is not None:
+                yield segment
+
+    # -- start of file -------------------------------------------------------------------
+
+    def _check_start(self) -> None:
+        window = self._window
+        window.ensure(len(_UTF8_BOM))
+        if window.data.startswith(_UTF16_BOMS):
+            raise self._error(
+                "the file is UTF-16 encoded (it starts with a UTF-16 byte-order mark)",
+                "X12 must be ASCII, latin-1 or UTF-8; ask the partner to send it that way",
+            )
+        if not self._skip_whitespace():
+            raise self._error(
+                "the file is empty",
+                "an X12 file starts with an ISA segment; check the transfer delivered content",
+            )
+        if not self._at_isa():
+            preview = bytes(window.data[window.start : window.start + 20]).decode("latin-1")
+            raise self._error(
+                f"the file does not start with an ISA segment (it starts with {preview!r})",
+                "this is not an X12 interchange; check what the partner or upstream job sent",
+            )
+
+    def _skip_whitespace(self) -> bool:
+        """Skip blanks and byte-order marks; False when the file has nothing more."""
+        window = self._window
+        while True:
+            data = window.data
+            index = window.start
+            end = len(data)
+            while index < end and data[index] in _WHITESPACE:
+                index += 1
+            window.start = index
+            if index < end and data[index] == 0xEF and window.ensure(len(_UTF8_BOM)):
+                if window.data.startswith(_UTF8_BOM, window.start):
+                    window.start += len(_UTF8_BOM)
+                    self._encoding = "utf-8"
+                    continue
+                return True
+            if index < end:
+                return True
+            if not window.fill():
+                return False
+
+    def _at_isa(self) -> bool:
+        window = self._window
+        window.ensure(len(_ISA_TAG) + 1)
+        data = window.data
+        start = window.start
+        if not data.startswith(_ISA_TAG, start) or len(data) - start <= len(_ISA_TAG):
+            return False
+        # "ISA" followed by a letter or digit is some other tag, not an interchange header.
+        return not chr(data[start + len(_ISA_TAG)]).isalnum()
+
+    # -- ISA -----------------------------------------------------------------------------
+
+    def _read_isa(self) -> Interchange:
+        window = self._window
+        window.ensure(_ISA_MAX_BYTES)
+        offset = window.offset()
+        isa = bytes(window.data[window.start : window.start + _ISA_MAX_BYTES])
+        separator = isa[3 : 3 + utf8_char_length(isa, 3)]
+        last_separator = self._find_isa16_separator(isa, separator)
+        component_at = last_separator + len(separator)
+        terminator_at = component_at + utf8_char_length(isa, component_at)
+        if terminator_at >= len(isa):
+            raise self._truncated_isa(len(isa))
+        component = isa[component_at:terminator_at]
+        terminator = isa[terminator_at : terminator_at + utf8_char_length(isa, terminator_at)]
+        self._check_isa_delimiters(separator, component, terminator)
+        self._set_delimiters(separator, terminator)
+        elements = self._decode(isa[:terminator_at]).split(self._separator)[1:]
+        window.start += terminator_at + len(terminator)
+        self._count += 1
+        segment = Segment("ISA", tuple(elements), SegmentPosition(offset, self._count))
+        self._interchange_control = segment.element(13).strip()
+        return _interchange(segment, separator, component, terminator)
+
+    def _find_isa16_separator(self, isa: bytes, separator: bytes) -> int:
+        """Index of the separator in front of ISA16, counting separators, not columns."""
+        index = 3
+        for _ in range(_ISA_ELEMENT_COUNT - 1):
+            index = isa.find(separator, index + len(separator))
+            if index < 0:
+                break
+        if index >= 0 and index + len(separator) < len(isa):
+            return index
+        if len(isa) < _ISA_MAX_BYTES:
+            raise self._truncated_isa(len(isa))
+        raise self._error(
+            f"the ISA header does not have {_ISA_ELEMENT_COUNT} elements separated by "
+            f"{_text(separator)!r} within its first {_ISA_MAX_BYTES} bytes",
+            "the interchange header is corrupt; ask the partner to resend the file",
+            tag="ISA",
+        )
+
+    def _check_isa_delimiters(self, separator: bytes, component: bytes, terminator: bytes) -> None:
+        for role, value in (("component separator (ISA16)", component), ("terminator", terminator)):
+            if _text(value).isalnum() or value == separator:
+                raise self._error(
+                    f"the ISA header is malformed: its segment {role} would be "
+                    f"{_text(value)!r}, which cannot be a delimiter",
+                    "ISA must have 16 elements, ISA16 one character, then the segment "
+                    "terminator; ask the partner to fix their interchange header",
+                    tag="ISA",
+                )
+        if component == terminator:
+            raise self._error(
+                f"the ISA header declares {_text(component)!r} as both component separator "
+                "and segment terminator",
+                "ask the partner to fix their interchange header (ISA16)",
+                tag="ISA",
+            )
+
+    def _set_delimiters(self, separator: bytes, terminator: bytes) -> None:
+        if any(len(value) > 1 for value in (separator, terminator)):
+            self._encoding = "utf-8"
+        elif any(value[0] >= 0x80 for value in (separator, terminator)):
+            self._encoding = "latin-1"
+        self._separator_bytes = separator
+        self._terminator = terminator
+        self._separator = separator.decode(self._encoding)
+
+    def _truncated_isa(self, available: int) -> EdiFileError:
+        return self._error(
+            f"the file ends {available} bytes into the ISA header, before its "
+            f"{_ISA_ELEMENT_COUNT} elements and segment terminator",
+            "the file was cut short; ask the partner to resend it",
+            tag="ISA",
+        )
+
+    # -- other segments ------------------------------------------------------------------
+
+    def _read_segment(self) -> Segment | None:
+        """The next segment, or None for an empty one ("~~")."""
+        window = self._window
+        end = self._find_terminator()
+        start = window.start
+        offset = window.base + start
+        raw = window.data[start:end].rstrip(_TRAILING_WHITESPACE)
+        window.start = min(end + len(self._terminator), len(window.data))
+        if not raw:
+            return None
+        parts = self._decode(raw).split(self._separator)
+        self._count += 1
+        return Segment(parts[0], tuple(parts[1:]), SegmentPosition(offset, self._count))
+
+    def _find_terminator(self) -> int:
+        """Index of the terminator ending the segment at `start`; end of data at EOF."""
+        window = self._window
+        terminator = self._terminator
+        searched = 0  # bytes after `start` known not to begin a terminator
+        while True:
+            data = window.data
+            start = window.start
+            found = data.find(terminator, start + searched)
+            if found >= 0 and found - start <= self._max_segment_bytes:
+                return found
+            searched = max(0, len(data) - start - len(terminator) + 1)
+            if found >= 0 or searched > self._max_segment_bytes:
+                raise self._segment_too_long()
+            if not window.fill():
+                return len(window.data)
+
+    def _segment_too_long(self) -> EdiFileError:
+        window = self._window
+        tag = bytes(window.data[window.start : window.start + 3]).decode("latin-1")
+        return self._error(
+            f"segment is longer than {self._max_segment_bytes} bytes without the segment "
+            f"terminator {_text(self._terminator)!r} declared in the ISA",
+            "the file does not use the terminator its ISA declares, or is corrupt; if "
+            "segments this long are legitimate, raise max_segment_bytes",
+            tag=tag,
+        )
+
+    def _decode(self, raw: bytes | bytearray) -> str:
+        try:
+            return raw.decode(self._encoding)
+        except UnicodeDecodeError:
+            # Sticky: once a segment is not UTF-8, the file is latin-1 (or a cousin of it).
+            self._encoding = "latin-1"
+            self._separator = self._separator_bytes.decode("latin-1")
+            return raw.decode("latin-1")
+
+    def _error(self, problem: str, hint: str, *, tag: str | None = None) -> EdiFileError:
+        return EdiFileError(
+            EdiError(
+                file=self._name,
+                problem=problem,
+                hint=hint,
+                scope="file",
+                byte_offset=self._window.offset(),
+                segment_index=self._count + 1 if tag else None,
+                segment_tag=tag,
+                interchange_control=self._interchange_control,
+                fatal=True,
+            )
+        )
+
+
+def _interchange(
+    isa: Segment, separator: bytes, component: bytes, terminator: bytes
+) -> Interchange:
+    version = isa.element(12)
+    repetition = isa.element(11)
+    # ISA11 became the repetition separator in 00402; before that it is the standards id.
+    has_repetition = (
+        version.isdigit()
+        and int(version) >= 402
+        and len(repetition) == 1
+        and not repetition.isalnum()
+        and not repetition.isspace()
+    )
+    delimiters = Delimiters(
+        element=_text(separator),
+        component=_text(component),
+        segment=_text(terminator),
+        repetition=repetition if has_repetition else None,
+    )
+    return Interchange(
+        sender_qualifier=isa.element(5).strip(),
+        sender_id=isa.element(6).strip(),
+        receiver_qualifier=isa.element(7).strip(),
+        receiver_id=isa.element(8).strip(),
+        date=isa.element(9).strip(),
+        time=isa.element(10).strip(),
+        version=version.strip(),
+        control_number=isa.element(13).strip(),
+        acknowledgment_requested=isa.element(14).strip(),
+        usage_indicator=isa.element(15).strip(),
+        delimiters=delimiters,
+        header=isa,
+    )
+
+
+def _text(delimiter: bytes) -> str:
+    """A delimiter as text: its UTF-8 character when it is one, else its latin-1 byte."""
+    try:
+        return delimiter.decode("utf-8")
+    except UnicodeDecodeError:
+        return delimiter.decode("latin-1")

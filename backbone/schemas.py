@@ -80,6 +80,8 @@ def _resolved_text(record_name: str, schema_dir: Path) -> str:
     schema = _Resolver(schema_dir).named(record_name, ())
     try:
         fastavro.parse_schema(schema)
+        # fastavro accepts some defaults the registry refuses (e.g. 3 for ["null", "int"])
+        _check_defaults(schema, {})
     except Exception as exc:  # fastavro raises several unrelated types for a bad schema
         raise ValueError(f"schema {record_name} in {schema_dir} is not valid Avro: {exc}") from exc
     return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
@@ -167,3 +169,60 @@ class _Resolver:
                 for field in schema["fields"]
             ]
         return out
+
+
+_JSON_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
+    "null": (type(None),),
+    "boolean": (bool,),
+    "int": (int,),
+    "long": (int,),
+    "float": (int, float),
+    "double": (int, float),
+    "string": (str,),
+    "bytes": (str,),
+    "fixed": (str,),
+    "enum": (str,),
+    "array": (list,),
+    "map": (dict,),
+    "record": (dict,),
+    "error": (dict,),
+}
+
+
+def _check_defaults(schema: Any, named: dict[str, Any]) -> None:
+    """Each field default must fit the field type (a union's default fits its first branch)."""
+    if isinstance(schema, list):
+        for branch in schema:
+            _check_defaults(branch, named)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") in _NAMED:
+        named[schema["name"]] = schema
+    for field in schema.get("fields", []):
+        _check_defaults(field["type"], named)
+        if "default" in field:
+            _check_default(field["default"], field["type"], named, field["name"])
+    for key in ("items", "values"):
+        if key in schema:
+            _check_defaults(schema[key], named)
+
+
+def _check_default(value: Any, schema: Any, named: dict[str, Any], where: str) -> None:
+    if isinstance(schema, list):
+        _check_default(value, schema[0], named, where)
+        return
+    if isinstance(schema, str):
+        schema = named.get(schema, {"type": schema})
+    kind = schema["type"]
+    allowed = _JSON_DEFAULT_TYPES.get(kind, ())
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        raise ValueError(f"default {value!r} of field {where} does not fit type {kind}")
+    if kind == "enum" and value not in schema["symbols"]:
+        raise ValueError(f"default {value!r} of field {where} is not a symbol of {schema['name']}")
+    if kind == "array" and isinstance(value, list):
+        for item in value:
+            _check_default(item, schema["items"], named, where)
+    elif kind == "map" and isinstance(value, dict):
+        for item in value.values():
+            _check_default(item, schema["values"], named, where)

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from backbone.cli import stack
+from backbone.cli import events, schemas, stack, topics
 
 app = typer.Typer(
     name="backbone",
@@ -20,6 +20,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
+app.add_typer(schemas.app, name="schemas")
+app.command("tail")(events.tail)
+app.command("publish")(events.publish)
 
 
 def _add_stage_commands(root: typer.Typer) -> None:

@@ -140,6 +140,16 @@ class LocalStack:
         (self.run_dir / "stack.json").unlink(missing_ok=True)
         return killed
 
+    def running_endpoints(self) -> Endpoints | None:
+        """The endpoints of this stack when both processes run, without probing the network."""
+        state = self._read_state()
+        if state is None:
+            return None
+        running = processes.is_running(state.kafka_pid, KAFKA_MARKER) and processes.is_running(
+            state.registry_pid, REGISTRY_MARKER
+        )
+        return _endpoints(state.ports) if running else None
+
     def status(self) -> list[ComponentStatus]:
         state = self._read_state()
         endpoints = _endpoints(state.ports) if state else None

@@ -26,6 +26,7 @@ from connectors.edi_x12.reader import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_SEGMENT_BYTES,
     ByteStream,
+    SegmentScanner,
     read_items,
     read_segments,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Interchange",
     "Segment",
     "SegmentPosition",
+    "SegmentScanner",
     "TransactionSet",
     "TransactionSetResult",
     "check_group_trailer",

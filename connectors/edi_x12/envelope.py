@@ -38,7 +38,7 @@ from connectors.edi_x12.reader import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_SEGMENT_BYTES,
     ByteStream,
-    read_items,
+    SegmentScanner,
 )
 
 # Generous for real sets (a large 856 runs to tens of thousands of segments) while bounding
@@ -76,23 +76,27 @@ def read_transaction_sets(
 ) -> Iterator[TransactionSetResult]:
     """One result per transaction set or envelope problem, in file order; never raises for
     bad X12 (only for I/O errors and invalid arguments)."""
-    items = read_items(stream, name, chunk_size=chunk_size, max_segment_bytes=max_segment_bytes)
+    if max_set_segments <= 0:
+        raise ValueError("max_set_segments must be positive")
+    scanner = SegmentScanner(stream, name, chunk_size, max_segment_bytes)
     walk = _EnvelopeWalk(name, max_set_segments)
     try:
-        for item in items:
-            # The hot path: a body segment of the open set.
+        for item in scanner.items():
+            # The hot path, once per body segment: kept inline rather than in `feed`.
+            open_set = walk.open_set
             if (
-                walk.open_set is not None
+                open_set is not None
                 and type(item) is Segment
                 and item.tag not in _ENVELOPE_TAGS
+                and len(open_set) < max_set_segments
             ):
-                walk.add_to_set(item)
+                open_set.append(item)
                 continue
             yield from walk.feed(item)
     except EdiFileError as failure:
         yield walk.abort(failure.error)
         return
-    yield from walk.finish()
+    yield from walk.finish(scanner.bytes_read, scanner.segments_read)
 
 
 def check_transaction_set(
@@ -103,59 +107,66 @@ def check_transaction_set(
     group: FunctionalGroup | None,
 ) -> EdiError | None:
     """Why a complete ST..SE set must be rejected, or None when its envelope is sound."""
+    found = _set_problem(transaction_set, group)
+    if found is None:
+        return None
+    segment, problem, hint = found
+    return _error(
+        file,
+        "transaction_set",
+        segment,
+        problem,
+        f"{hint}; {_resend(interchange)}",
+        interchange=interchange,
+        group=group,
+        set_control=transaction_set.control_number,
+    )
+
+
+def _set_problem(
+    transaction_set: TransactionSet, group: FunctionalGroup | None
+) -> tuple[Segment, str, str] | None:
+    """(segment, problem, hint) for the first envelope problem of a set, else None."""
     header = transaction_set.header
     trailer = transaction_set.trailer
-    resend = _resend(interchange)
-
-    def reject(segment: Segment, problem: str, hint: str) -> EdiError:
-        return _error(
-            file,
-            "transaction_set",
-            segment,
-            problem,
-            hint,
-            interchange=interchange,
-            group=group,
-            set_control=transaction_set.control_number,
-        )
-
     if trailer is None:
-        return reject(header, "transaction set has no SE trailer", f"it is incomplete; {resend}")
+        return header, "transaction set has no SE trailer", "it is incomplete"
     if group is None:
-        return reject(
+        return (
             header,
             f"ST {transaction_set.set_id} {transaction_set.control_number} is not inside "
             "a functional group (no GS before it)",
-            f"the partner's envelope is malformed; {resend}",
+            "the partner's envelope is malformed",
         )
     if not same_control_number(trailer.element(2), transaction_set.control_number):
-        return reject(
+        return (
             trailer,
             f"SE02 control number {trailer.element(2)!r} does not match ST02 "
-            f"{transaction_set.control_number!r} (ST at segment {header.position.segment_index})",
-            f"the set's trailer belongs to another set or was mistyped; {resend}",
+            f"{transaction_set.control_number!r} (ST at segment {header.segment_index})",
+            "the set's trailer belongs to another set or was mistyped",
         )
     declared = trailer.element(1).strip()
     counted = len(transaction_set.segments)
     if not declared.isdigit():
-        return reject(
+        return (
             trailer,
             f"SE01 should be the number of segments, found {declared!r}",
-            f"the partner's transaction set trailer is malformed; {resend}",
+            "the partner's transaction set trailer is malformed",
         )
     if int(declared) != counted:
-        return reject(
+        return (
             trailer,
             f"SE01 says {int(declared)} segments, counted {counted}",
-            f"the partner's transaction set is truncated or miscounted; {resend}",
+            "the partner's transaction set is truncated or miscounted",
         )
-    for segment in transaction_set.segments:
-        if not is_segment_id(segment.tag):
-            return reject(
-                segment,
-                f"{segment.tag[:20]!r} is not a segment id (2-3 upper-case letters or digits)",
-                "segments run together or a terminator is missing; " + resend,
-            )
+    # Distinct tags first: a set has few, and this runs once per set of any size.
+    if not all(map(is_segment_id, {segment.tag for segment in transaction_set.segments})):
+        bad = next(s for s in transaction_set.segments if not is_segment_id(s.tag))
+        return (
+            bad,
+            f"{bad.tag[:20]!r} is not a segment id (2-3 upper-case letters or digits)",
+            "segments run together or a terminator is missing",
+        )
     return None
 
 
@@ -175,7 +186,7 @@ def check_group_trailer(
     if not same_control_number(trailer.element(2), group.control_number):
         problems.append(
             f"GE02 control number {trailer.element(2)!r} does not match GS06 "
-            f"{group.control_number!r} (GS at segment {group.position.segment_index})"
+            f"{group.control_number!r} (GS at segment {group.header.segment_index})"
         )
     hint = (
         f"the {set_count} transaction set(s) read in this group were still delivered; "
@@ -239,26 +250,24 @@ class _EnvelopeWalk:
         self._interchange: Interchange | None = None
         self._group: FunctionalGroup | None = None
         self.open_set: list[Segment] | None = None
-        self._set_size = 0
+        self._set_overflow = 0  # segments of the open set beyond max_set_segments, dropped
         self._sets_in_group = 0
         self._groups_in_interchange = 0
-        self._last: Segment | None = None
         # One report per run of out-of-place segments, not one per segment of garbage.
         self._stray_reported = False
 
     def add_to_set(self, segment: Segment) -> None:
         assert self.open_set is not None
-        self._set_size += 1
         # Past the bound the set is rejected anyway; stop holding its segments.
-        if self._set_size <= self._max_set_segments:
+        if len(self.open_set) < self._max_set_segments:
             self.open_set.append(segment)
-        self._last = segment
+        else:
+            self._set_overflow += 1
 
     def feed(self, item: Interchange | Segment) -> Iterator[TransactionSetResult]:
         if isinstance(item, Interchange):
             yield from self._open_interchange(item)
             return
-        self._last = item
         if self._interchange is None:
             raise EdiFileError(
                 self._fatal(
@@ -278,16 +287,27 @@ class _EnvelopeWalk:
             yield self._break_set(item)
         yield from self._envelope_segment(item)
 
-    def finish(self) -> Iterator[TransactionSetResult]:
-        if self._interchange is None or self._last is None:
+    def finish(self, end_offset: int, segment_count: int) -> Iterator[TransactionSetResult]:
+        if self._interchange is None:
             return
+        inside = f"interchange {self._interchange.control_number}"
+        if self.open_set is not None:
+            inside = f"transaction set {self.open_set[0].element(2).strip()} of " + inside
         yield self.abort(
-            self._fatal(
-                self._last,
-                f"the file ends after this segment, inside interchange "
-                f"{self._interchange.control_number}: no IEA trailer",
-                "the file was cut short (incomplete transfer?); sets read before were "
+            EdiError(
+                file=self._file,
+                problem=f"the file ends (after segment {segment_count}) inside {inside}: "
+                "no IEA trailer",
+                hint="the file was cut short (incomplete transfer?); sets read before were "
                 f"delivered — {_resend(self._interchange)}",
+                scope="file",
+                byte_offset=end_offset,
+                interchange_control=self._interchange.control_number,
+                group_control=self._group.control_number if self._group is not None else None,
+                transaction_set_control=(
+                    self.open_set[0].element(2).strip() if self.open_set is not None else None
+                ),
+                fatal=True,
             )
         )
 
@@ -331,7 +351,6 @@ class _EnvelopeWalk:
         self._group = None
         self._groups_in_interchange = 0
         self._stray_reported = False
-        self._last = isa.header
 
     def _open_group(self, gs: Segment) -> Iterator[TransactionSetResult]:
         if self._group is not None:
@@ -342,7 +361,7 @@ class _EnvelopeWalk:
 
     def _open_set(self, st: Segment) -> None:
         self.open_set = [st]
-        self._set_size = 1
+        self._set_overflow = 0
         if self._group is not None:
             self._sets_in_group += 1
 
@@ -351,11 +370,12 @@ class _EnvelopeWalk:
         self.add_to_set(se)
         transaction_set = _transaction_set(self.open_set)
         self.open_set = None
-        if self._set_size > self._max_set_segments:
+        if self._set_overflow:
+            size = len(transaction_set.segments) + self._set_overflow
             rejection: EdiError | None = self._set_error(
                 se,
                 transaction_set,
-                f"the transaction set has {self._set_size} segments, more than the "
+                f"the transaction set has {size} segments, more than the "
                 f"{self._max_set_segments} this reader holds",
                 "split it, or raise max_set_segments if sets this large are expected",
             )
@@ -375,7 +395,7 @@ class _EnvelopeWalk:
             interrupting,
             transaction_set,
             f"transaction set {transaction_set.set_id} {transaction_set.control_number} "
-            f"(ST at segment {header.position.segment_index}) has no SE before this "
+            f"(ST at segment {header.segment_index}) has no SE before this "
             f"{interrupting.tag} segment",
             f"the set was truncated and is rejected; {_resend(self._interchange)}",
         )
@@ -418,7 +438,7 @@ class _EnvelopeWalk:
             self._file,
             scope,
             interrupting,
-            f"{what} (opened at segment {opened.position.segment_index}) has no {trailer} "
+            f"{what} (opened at segment {opened.segment_index}) has no {trailer} "
             f"before this {interrupting.tag} segment",
             "the sets read in it were still delivered; check none is missing and "
             + _resend(self._interchange),
@@ -466,8 +486,8 @@ class _EnvelopeWalk:
             problem=problem,
             hint=hint,
             scope="file",
-            byte_offset=segment.position.byte_offset,
-            segment_index=segment.position.segment_index,
+            byte_offset=segment.byte_offset,
+            segment_index=segment.segment_index,
             segment_tag=segment.tag[:20],
             interchange_control=(
                 self._interchange.control_number if self._interchange is not None else None
@@ -525,8 +545,8 @@ def _error(
         problem=problem,
         hint=hint,
         scope=scope,
-        byte_offset=segment.position.byte_offset,
-        segment_index=segment.position.segment_index,
+        byte_offset=segment.byte_offset,
+        segment_index=segment.segment_index,
         segment_tag=segment.tag[:20],
         interchange_control=interchange.control_number if interchange is not None else None,
         group_control=group.control_number if group is not None else None,

@@ -23,16 +23,35 @@ class SegmentPosition(NamedTuple):
 
 
 class Segment(NamedTuple):
-    """One segment: its tag and its elements after the tag (`elements[0]` is <tag>01)."""
+    """One segment: its tag, its fields (`fields[0]` is the tag), where it starts.
+
+    `fields` keeps the tag in front so a segment costs one tuple, not two: the reader makes
+    one of these per segment of the file. `element(n)` and `elements` give the X12 view.
+    """
 
     tag: str
-    elements: tuple[str, ...]
-    position: SegmentPosition
+    fields: tuple[str, ...]
+    byte_offset: int
+    segment_index: int
+
+    @classmethod
+    def of(cls, tag: str, *elements: str, byte_offset: int = 0, segment_index: int = 0) -> Segment:
+        """A segment built by hand (tests, mapping examples)."""
+        return cls(tag, (tag, *elements), byte_offset, segment_index)
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """The elements after the tag: `elements[0]` is <tag>01."""
+        return self.fields[1:]
+
+    @property
+    def position(self) -> SegmentPosition:
+        return SegmentPosition(self.byte_offset, self.segment_index)
 
     def element(self, number: int) -> str:
         """Element <tag><number>, numbered from 1 as X12 does; '' when the partner omitted it."""
-        if 1 <= number <= len(self.elements):
-            return self.elements[number - 1]
+        if 1 <= number < len(self.fields):
+            return self.fields[number]
         return ""
 
 

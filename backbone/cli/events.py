@@ -1,0 +1,181 @@
+"""``backbone tail`` and ``backbone publish``: canonical events as JSON lines, out and in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TextIO
+
+import typer
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Message, TopicPartition
+from pydantic import ValidationError
+
+from backbone.cli import context
+from backbone.cli.exits import OK, PARTIAL, UNUSABLE, fail
+from backbone.errors import BackboneError, PublishError
+from backbone.events import model_for
+from backbone.kafka import consumer_config
+from backbone.serde import AvroSerde
+from backbone.settings import load_settings
+from backbone.topics import Topic, ValueFormat, topic
+
+
+def _catalog_topic(name: str) -> Topic:
+    try:
+        return topic(name)
+    except KeyError as error:
+        fail(str(error.args[0]))
+
+
+def tail(
+    topic_name: str = typer.Argument(..., metavar="TOPIC"),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest."),
+    max_events: int | None = typer.Option(None, "--max", help="Stop after N events."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Stop after S seconds without a new event."
+    ),
+) -> None:
+    """Decoded events of TOPIC as JSON lines on stdout; undecodable records on stderr."""
+    entry = _catalog_topic(topic_name)
+    settings = load_settings()
+    where = context.endpoints(settings)
+    serde = context.serde(settings)
+    consumer = Consumer(consumer_config(
+        where.bootstrap_servers, f"backbone-tail-{uuid.uuid4().hex[:8]}",
+        **{"enable.partition.eof": False},
+    ))
+    try:
+        metadata = consumer.list_topics(entry.name, timeout=10).topics.get(entry.name)
+        if metadata is None or metadata.error is not None:
+            fail(f"topic {entry.name} does not exist on {where.bootstrap_servers}; "
+                 "create the catalog's topics with `backbone topics apply`")
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        consumer.assign([TopicPartition(entry.name, p, start) for p in metadata.partitions])
+        _print_until(consumer, entry, serde, max_events, timeout)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+def _print_until(consumer: Consumer, entry: Topic, serde: AvroSerde, max_events: int | None,
+                 timeout: float | None) -> None:
+    printed = 0
+    last_seen = time.monotonic()
+    while max_events is None or printed < max_events:
+        message = consumer.poll(0.5)
+        if message is None:
+            if timeout is not None and time.monotonic() - last_seen >= timeout:
+                return
+            continue
+        last_seen = time.monotonic()
+        if message.error():
+            print(f"backbone: {entry.name}: {message.error()}", file=sys.stderr)
+            continue
+        line = _line(entry, serde, message)
+        if line is not None:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            printed += 1
+
+
+def _line(entry: Topic, serde: AvroSerde, message: Message) -> str | None:
+    if entry.value_format is ValueFormat.AVRO:
+        try:
+            return json.dumps(serde.deserialize(entry, message.value()).to_json_dict())
+        except BackboneError as error:
+            print(f"backbone: {entry.name}[{message.partition()}]@{message.offset()}: {error}",
+                  file=sys.stderr)
+            return None
+    value = message.value() or b""
+    key = message.key()
+    return json.dumps({
+        "key": key.decode("utf-8", "backslashreplace") if key is not None else None,
+        "value": value.decode("utf-8") if _is_text(value)
+        else base64.b64encode(value).decode(),
+        "value_encoding": "utf-8" if _is_text(value) else "base64",
+        "headers": {k: (v or b"").decode("utf-8", "backslashreplace")
+                    for k, v in message.headers() or []},
+    })
+
+
+def _is_text(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def publish(
+    topic_name: str = typer.Argument(..., metavar="TOPIC"),
+    file: str = typer.Argument("-", metavar="[FILE|-]", help="JSON lines; - reads stdin."),
+) -> None:
+    """JSON lines (as tail prints them) -> validated canonical events on TOPIC.
+
+    Each bad line is reported with its line number; the rest are still published.
+    Exit 0: all published; 1: some lines rejected; 2: nothing published.
+    """
+    entry = _catalog_topic(topic_name)
+    if entry.record is None:
+        fail(f"{entry.name} carries {entry.value_format.value}, not canonical events")
+    settings = load_settings()
+    source_name = "stdin" if file == "-" else file
+    from producers import EventPublisher
+
+    serde = context.serde(settings)
+    with _open(file) as lines, EventPublisher(
+        context.endpoints(settings).bootstrap_servers, serde,
+        flush_timeout_s=settings.publish_flush_timeout_s,
+    ) as publisher:
+        futures, rejected = [], 0
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                event = model_for(entry.record).from_json_dict(json.loads(line))
+                futures.append((number, publisher.publish(event, topic=entry)))
+            except (ValueError, ValidationError, BackboneError) as error:
+                rejected += 1
+                print(f"backbone: {source_name} line {number}: {_reason(error)}",
+                      file=sys.stderr)
+        publisher.flush()
+    published = 0
+    for number, future in futures:
+        failure = future.exception()
+        if failure is None:
+            published += 1
+        else:
+            rejected += 1
+            print(f"backbone: {source_name} line {number}: {failure}", file=sys.stderr)
+    print(f"published {published} events to {entry.name}; rejected {rejected} lines",
+          file=sys.stderr)
+    raise typer.Exit(OK if rejected == 0 else PARTIAL if published else UNUSABLE)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        details = []
+        for detail in error.errors()[:3]:
+            where = ".".join(str(part) for part in detail["loc"]) or "(line)"
+            got = "" if detail["type"] == "missing" else f" (got {detail.get('input')!r:.60})"
+            details.append(f"field {where}: {detail['msg']}{got}")
+        return "; ".join(details)
+    if isinstance(error, json.JSONDecodeError):
+        return f"not JSON: {error}"
+    if isinstance(error, PublishError):
+        return str(error)
+    return str(error)
+
+
+def _open(file: str) -> TextIO:
+    if file == "-":
+        return sys.stdin
+    path = Path(file)
+    if not path.is_file():
+        fail(f"{file}: no such file")
+    return path.open(encoding="utf-8")

@@ -1,0 +1,115 @@
+"""Kafka adapters of the kernel: client configs and aligning the cluster with the catalog."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
+
+from backbone.topics import Topic
+
+
+def admin_client(bootstrap_servers: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "logger": _quiet()})
+
+
+def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """The librdkafka settings of every backbone consumer."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "group.id": group_id,
+        # Offsets are committed after processing, never before.
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # Never read what an aborted transaction wrote.
+        "isolation.level": "read_committed",
+        **overrides,
+    }
+
+
+def _quiet() -> logging.Logger:
+    # librdkafka reports each refused connection; our callers turn failures into messages.
+    logger = logging.getLogger("backbone.kafka")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    return logger
+
+
+@dataclass(frozen=True)
+class TopicChange:
+    """What ``topics apply`` did (or could not do) to one topic."""
+
+    topic: str
+    action: str  # created | unchanged | altered | refused
+    detail: str = ""
+
+
+def apply_topics(admin: AdminClient, catalog: Iterable[Topic],
+                 timeout_s: float = 30.0) -> list[TopicChange]:
+    """Create missing topics; grow partitions and align configs where Kafka allows."""
+    topics = list(catalog)
+    existing = admin.list_topics(timeout=timeout_s).topics
+    changes = []
+    missing = [t for t in topics if t.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=-1,
+                      config=t.config()) for t in missing],
+            operation_timeout=timeout_s,
+        )
+        for topic in missing:
+            try:
+                futures[topic.name].result(timeout=timeout_s)
+                changes.append(TopicChange(topic.name, "created",
+                                           f"{topic.partitions} partitions"))
+            except KafkaException as error:
+                if error.args[0].code() == 36:  # TOPIC_ALREADY_EXISTS: another apply raced us
+                    changes.append(TopicChange(topic.name, "unchanged"))
+                else:
+                    changes.append(TopicChange(topic.name, "refused", error.args[0].str()))
+    for topic in topics:
+        if topic.name in existing:
+            changes.append(_align(admin, topic, len(existing[topic.name].partitions), timeout_s))
+    return changes
+
+
+def _align(admin: AdminClient, topic: Topic, partitions: int, timeout_s: float) -> TopicChange:
+    done: list[str] = []
+    refused: list[str] = []
+    if topic.partitions > partitions:
+        admin.create_partitions([NewPartitions(topic.name, topic.partitions)])[topic.name].result(
+            timeout=timeout_s)
+        done.append(f"partitions {partitions} -> {topic.partitions}")
+    elif topic.partitions < partitions:
+        refused.append(f"has {partitions} partitions, catalog says {topic.partitions}: Kafka "
+                       "cannot remove partitions (recreate the topic to shrink it)")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic.name)
+    current = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+    wanted = topic.config()
+    different = {k: v for k, v in wanted.items() if current[k].value != v}
+    if different:
+        resource_update = ConfigResource(
+            ConfigResource.Type.TOPIC, topic.name,
+            incremental_configs=[ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                                 for k, v in different.items()],
+        )
+        admin.incremental_alter_configs([resource_update])[resource_update].result(
+            timeout=timeout_s)
+        done.extend(f"{k} {current[k].value} -> {v}" for k, v in different.items())
+    if refused:
+        return TopicChange(topic.name, "refused", "; ".join(refused + done))
+    if done:
+        return TopicChange(topic.name, "altered", "; ".join(done))
+    return TopicChange(topic.name, "unchanged")

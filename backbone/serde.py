@@ -1,0 +1,241 @@
+"""Canonical events to and from Confluent-framed Avro, with fastavro and guarded decoding.
+
+Wire format: magic byte 0, 4-byte big-endian schema id, Avro binary (TopicNameStrategy subject
+``<topic>-value``). Parsed schemas are cached per schema id (the generic serializer wrappers
+re-walk the schema on every message: about 2x slower, reference/perf.md).
+
+Decoding never crashes on bad bytes: a record over the size limit, a wrong magic byte, a schema
+id not registered under the topic's subject, a recursive writer schema, undecodable or trailing
+Avro bytes all raise :class:`DecodeError` (category DESERIALIZATION); valid Avro whose values
+break the model raises :class:`SchemaValidationError`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+from pydantic import ValidationError
+
+from backbone import schemas
+from backbone.errors import DecodeError, EventTooLargeError, SchemaValidationError
+from backbone.events import Event, model_for
+from backbone.registry import SchemaRegistry
+from backbone.topics import Topic, ValueFormat
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+
+
+@dataclass(frozen=True)
+class _Writer:
+    schema_id: int
+    parsed: Any
+
+
+class AvroSerde:
+    """Encodes and decodes the canonical events of catalog topics against one registry."""
+
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        *,
+        max_message_bytes: int = 1_000_000,
+        auto_register: bool = True,
+    ) -> None:
+        self.registry = registry
+        self.max_message_bytes = max_message_bytes
+        self.auto_register = auto_register
+        self._writers: dict[str, _Writer] = {}
+        self._readers: dict[int, Any] = {}
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def serialize(self, topic: Topic, event: Event) -> bytes:
+        """Confluent-framed Avro of ``event`` for ``topic``; refuses what the topic cannot take."""
+        writer = self._writer(topic)
+        buffer = io.BytesIO()
+        buffer.write(_HEADER.pack(MAGIC, writer.schema_id))
+        fastavro.schemaless_writer(buffer, writer.parsed, event.to_avro())
+        data = buffer.getvalue()
+        limit = min(topic.max_message_bytes, self.max_message_bytes)
+        if len(data) > limit:
+            raise EventTooLargeError(
+                f"{event.event_type_name()} {event.event_id} encodes to {len(data)} bytes, over "
+                f"the {limit}-byte limit of {topic.name}; split the document (fewer lines per "
+                "event) or raise the topic's max.message.bytes in the catalog"
+            )
+        return data
+
+    def encoder(self, topic: Topic) -> Callable[[Event], bytes]:
+        """A plain callable ``event -> bytes`` for one topic (registers the schema up front)."""
+        self._writer(topic)
+        return lambda event: self.serialize(topic, event)
+
+    def schema_id(self, topic: Topic) -> int:
+        return self._writer(topic).schema_id
+
+    def _writer(self, topic: Topic) -> _Writer:
+        cached = self._writers.get(topic.name)
+        if cached is not None:
+            return cached
+        if topic.value_format is not ValueFormat.AVRO or topic.record is None:
+            raise ValueError(f"{topic.name} does not carry Avro events")
+        text = schemas.schema_text(topic.record)
+        schema_id = self.registry.lookup(topic.value_subject, text)
+        if schema_id is None:
+            if not self.auto_register:
+                raise DecodeError(
+                    f"{topic.record} is not registered under {topic.value_subject}; run "
+                    "`backbone schemas register` first"
+                )
+            schema_id = self.registry.register(topic.value_subject, text)
+        writer = _Writer(schema_id, schemas.parsed(topic.record))
+        self._writers[topic.name] = writer
+        return writer
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def deserialize(self, topic: Topic, data: bytes | None) -> Event:
+        """The event in ``data``; DecodeError or SchemaValidationError, never anything else."""
+        record = self.deserialize_dict(topic, data)
+        try:
+            return model_for(topic.record or "").from_avro(record)
+        except ValidationError as error:
+            raise SchemaValidationError(
+                f"{topic.name}: the record decodes but breaks the canonical model: "
+                f"{_first_errors(error)}"
+            ) from error
+
+    def deserialize_dict(self, topic: Topic, data: bytes | None) -> dict[str, Any]:
+        """The decoded Avro record as a dict (guarded exactly like :meth:`deserialize`)."""
+        schema_id = self._check_frame(topic, data)
+        assert data is not None  # _check_frame refused None
+        writer = self._writer_schema(topic, schema_id)
+        reader = self._writer(topic)
+        buffer = io.BytesIO(data)
+        buffer.seek(_HEADER.size)
+        try:
+            if schema_id == reader.schema_id:
+                record = fastavro.schemaless_reader(buffer, writer)
+            else:
+                record = fastavro.schemaless_reader(buffer, writer, reader.parsed)
+        except Exception as error:  # fastavro raises many kinds on bad bytes
+            raise DecodeError(
+                f"{topic.name}: {len(data)}-byte record with schema id {schema_id} is not "
+                f"valid Avro: {type(error).__name__}: {error}"
+            ) from error
+        if buffer.tell() != len(data):
+            raise DecodeError(
+                f"{topic.name}: {len(data) - buffer.tell()} trailing bytes after the Avro "
+                f"record (schema id {schema_id}); the producer framed it wrongly"
+            )
+        if not isinstance(record, dict):
+            raise DecodeError(f"{topic.name}: schema id {schema_id} does not describe a record")
+        return record
+
+    def _check_frame(self, topic: Topic, data: bytes | None) -> int:
+        if data is None:
+            raise DecodeError(f"{topic.name}: the record has no value (a tombstone?)")
+        if len(data) > self.max_message_bytes:
+            raise DecodeError(
+                f"{topic.name}: record of {len(data)} bytes is over the decode limit of "
+                f"{self.max_message_bytes} (BACKBONE_MAX_MESSAGE_BYTES)"
+            )
+        if len(data) < _HEADER.size:
+            raise DecodeError(
+                f"{topic.name}: record of {len(data)} bytes is too short for Confluent framing "
+                "(magic byte + 4-byte schema id)"
+            )
+        magic, schema_id = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise DecodeError(
+                f"{topic.name}: first byte is 0x{data[0]:02x}, not the Confluent magic byte 0x00: "
+                "not schema-registry Avro (JSON? another serializer?)"
+            )
+        return int(schema_id)
+
+    def _writer_schema(self, topic: Topic, schema_id: int) -> Any:
+        cached = self._readers.get(schema_id)
+        if cached is not None:
+            return cached
+        allowed = self.registry.subject_ids(topic.value_subject)
+        if schema_id not in allowed:
+            allowed = self.registry.subject_ids(topic.value_subject, refresh=True)
+        if schema_id not in allowed:
+            raise DecodeError(
+                f"{topic.name}: schema id {schema_id} is not registered under "
+                f"{topic.value_subject} (known ids: {sorted(allowed) or 'none'}); the record was "
+                "written for another topic or registry"
+            )
+        text = self.registry.schema(schema_id)
+        try:
+            writer_schema = json.loads(text)
+            refuse_recursion(writer_schema)
+            parsed = fastavro.parse_schema(writer_schema)
+        except ValueError as error:
+            raise DecodeError(
+                f"{topic.name}: writer schema id {schema_id} is refused: {error}"
+            ) from error
+        self._readers[schema_id] = parsed
+        return parsed
+
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def refuse_recursion(schema: Any) -> None:
+    """ValueError when a named type refers to itself, directly or through others.
+
+    fastavro recurses once per nesting level of the data, so a recursive writer schema lets a
+    crafted record of a few kilobytes crash the decoder (reference/reliability.md 3.1).
+    """
+    _walk(schema, "", [])
+
+
+def _walk(schema: Any, namespace: str, open_types: list[str]) -> None:
+    if isinstance(schema, list):
+        for branch in schema:
+            _walk(branch, namespace, open_types)
+        return
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES:
+            return
+        full = schema if "." in schema else f"{namespace}.{schema}".lstrip(".")
+        if full in open_types or schema in open_types:
+            raise ValueError(f"type {full} is recursive ({' -> '.join([*open_types, full])})")
+        return
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    if kind in ("record", "error", "enum", "fixed"):
+        name = str(schema.get("name", ""))
+        namespace = str(schema.get("namespace", namespace)) if "." not in name else \
+            name.rpartition(".")[0]
+        full = name if "." in name else f"{namespace}.{name}".lstrip(".")
+        if kind in ("record", "error"):
+            open_types.append(full)
+            for field in schema.get("fields", []):
+                _walk(field.get("type"), namespace, open_types)
+            open_types.pop()
+        return
+    if kind == "array":
+        _walk(schema.get("items"), namespace, open_types)
+    elif kind == "map":
+        _walk(schema.get("values"), namespace, open_types)
+    else:
+        _walk(kind, namespace, open_types)
+
+
+def _first_errors(error: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for detail in error.errors()[:limit]:
+        where = ".".join(str(part) for part in detail["loc"])
+        parts.append(f"{where}: {detail['msg']} (got {detail.get('input')!r:.60})")
+    more = len(error.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

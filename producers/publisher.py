@@ -7,6 +7,7 @@ queue is waited out by polling, never answered by dropping the event.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -72,6 +73,12 @@ class EventPublisher:
         self.hooks = hooks or PublishHooks()
         self.flush_timeout_s = flush_timeout_s
         self._producer = producer or Producer(producer_config(bootstrap_servers, **config))
+        # Delivery reports are served by a background poller so a future resolves on its own
+        # (``publish(e).result()`` works without the caller ever polling).
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._serve_reports, name="delivery-reports",
+                                        daemon=True)
+        self._poller.start()
 
     def __enter__(self) -> EventPublisher:
         return self
@@ -121,10 +128,11 @@ class EventPublisher:
         self._produce(target.name, key, value, record_headers, on_delivery)
         return future
 
-    def publish_batch(self, events: Iterable[Event], *, timeout_s: float | None = None,
+    def publish_batch(self, events: Iterable[Event], *, topic: Topic | None = None,
+                      timeout_s: float | None = None,
                       traceparent: str | None = None) -> list[Delivery]:
         """Publish ``events`` and wait for all of them; PublishError names every failure."""
-        futures = [self.publish(event, traceparent=traceparent) for event in events]
+        futures = [self.publish(event, topic=topic, traceparent=traceparent) for event in events]
         self.flush(timeout_s)
         return wait_all(futures)
 
@@ -143,7 +151,15 @@ class EventPublisher:
         self._producer.poll(timeout_s)
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._closed.set()
+            self._poller.join(timeout=5)
+
+    def _serve_reports(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.1)
 
     def _produce(self, topic: str, key: str | None, value: bytes,
                  headers: list[tuple[str, bytes]],

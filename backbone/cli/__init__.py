@@ -6,6 +6,7 @@ the ``backbone.commands`` entry-point group in pyproject.toml, loaded when the C
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 
 import typer
@@ -28,7 +29,12 @@ app.command("publish")(events.publish)
 
 def _add_stage_commands(root: typer.Typer) -> None:
     for entry in entry_points(group="backbone.commands"):
-        group = entry.load()
+        try:
+            group = entry.load()
+        except Exception as error:  # one broken stage must not take every command down
+            print(f"backbone: the `{entry.name}` commands are unavailable ({entry.value}): "
+                  f"{type(error).__name__}: {error}", file=sys.stderr)
+            continue
         if isinstance(group, typer.Typer):
             root.add_typer(group, name=entry.name)
         else:

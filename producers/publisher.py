@@ -7,7 +7,6 @@ queue is waited out by polling, never answered by dropping the event.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -73,12 +72,6 @@ class EventPublisher:
         self.hooks = hooks or PublishHooks()
         self.flush_timeout_s = flush_timeout_s
         self._producer = producer or Producer(producer_config(bootstrap_servers, **config))
-        # Delivery reports are served by a background poller so a future resolves on its own
-        # (``publish(e).result()`` works without the caller ever polling).
-        self._closed = threading.Event()
-        self._poller = threading.Thread(target=self._serve_reports, name="delivery-reports",
-                                        daemon=True)
-        self._poller.start()
 
     def __enter__(self) -> EventPublisher:
         return self
@@ -100,7 +93,7 @@ class EventPublisher:
         target = topic or for_record(event.RECORD_NAME)
         value = self.serde.serialize(target, event)
         key = target.key_for(event)
-        future: Future[Delivery] = Future()
+        future = DeliveryFuture(self._producer)
         started = time.monotonic()
         record_headers = event_headers.event_headers(
             event.event_id,
@@ -151,15 +144,7 @@ class EventPublisher:
         self._producer.poll(timeout_s)
 
     def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._closed.set()
-            self._poller.join(timeout=5)
-
-    def _serve_reports(self) -> None:
-        while not self._closed.is_set():
-            self._producer.poll(0.1)
+        self.flush()
 
     def _produce(self, topic: str, key: str | None, value: bytes,
                  headers: list[tuple[str, bytes]],
@@ -173,6 +158,33 @@ class EventPublisher:
                 # The local queue is full: serve delivery reports until there is room.
                 self._producer.poll(0.1)
         self._producer.poll(0)
+
+
+class DeliveryFuture(Future[Delivery]):
+    """A future that serves delivery reports while its caller waits on it.
+
+    No background thread polls the producer (a second thread fighting for the GIL cost a third
+    of the throughput); instead ``result()`` and ``exception()`` poll until the report arrives.
+    """
+
+    def __init__(self, producer: Producer) -> None:
+        super().__init__()
+        self._producer = producer
+
+    def result(self, timeout: float | None = None) -> Delivery:
+        self._serve_until_done(timeout)
+        return super().result(timeout=0 if self.done() else timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._serve_until_done(timeout)
+        return super().exception(timeout=0 if self.done() else timeout)
+
+    def _serve_until_done(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            self._producer.poll(0.05)
 
 
 def wait_all(futures: Sequence[Future[Delivery]]) -> list[Delivery]:

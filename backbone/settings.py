@@ -9,6 +9,7 @@ directory, ignored when absent). Secrets are ``SecretStr`` so they never print.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,79 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description='Standard Webhooks secret, "whsec_<base64 key>".'
     )
+
+    # --- Dead letters, retries and replay (processors/dead_letters.py, retry.py, dlq/) ---
+    retry_max_attempts: int = Field(
+        default=5, description="Attempts on a transient failure (first included) before DLQ."
+    )
+    retry_initial_delay_ms: int = Field(
+        default=1_000, description="Wait before the first retry; doubles each attempt."
+    )
+    retry_max_delay_ms: int = Field(default=300_000, description="Longest wait between retries.")
+    dlq_replay_max: int = Field(
+        default=3,
+        description="Loop guard: a dead letter already replayed this many times is parked.",
+    )
+    dlq_replay_rate: float = Field(
+        default=0.0, description="Default replay rate in records per second (0: unlimited)."
+    )
+    operator: str | None = Field(
+        default=None, description="Who runs `backbone dlq` (audit); default the OS user."
+    )
+    # --- end dead letters ---
+
+    # --- Stream processors (processors/engine.py, backbone process NAME) ---
+    processor_state_dir: Path | None = Field(
+        default=None, description="RocksDB state of the processors; default <state_dir>/processors."
+    )
+    processor_commit_interval_s: float = Field(
+        default=1.0,
+        description="Seconds between exactly-once commits (one Kafka transaction each); lower "
+        "means fresher read_committed output, higher means more throughput.",
+    )
+    processor_consumer_group_prefix: str = Field(
+        default="backbone.", description="Consumer group of a processor: <prefix><name>."
+    )
+    metrics_port: int = Field(
+        default=0, description="Port a processor serves /metrics on (0: no metrics server)."
+    )
+    order_ack_sla_hours: float = Field(
+        default=48.0,
+        description="A PO line not acknowledged this long after the order (event time) is "
+        "flagged ack_overdue.",
+    )
+    stock_tolerance: Decimal = Field(
+        default=Decimal("0"),
+        description="ERP vs WMS on-hand difference (base units) tolerated before a BREAK.",
+    )
+    stock_sites: dict[str, str] = Field(
+        default_factory=dict,
+        description='Ship-to party id (e.g. GLN) -> our site id, JSON: {"0078742035260": "DC-ATL-01"}.',
+    )
+    # --- end stream processors ---
+
+    # --- Carrier tracking intake (processors/shipment_status, connectors/carrier_webhooks) ---
+    status_mappings: Path | None = Field(
+        default=None,
+        description="YAML file of operator status-mapping overrides: "
+        "<SOURCE>: {<raw code>: <MILESTONE> | {milestone: <MILESTONE>, exception: true}}.",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=256_000, description="Largest carrier webhook body accepted (413 above)."
+    )
+    webhook_rate_per_s: float = Field(
+        default=500.0, description="Webhook requests per second accepted before 429 (0: no limit)."
+    )
+    webhook_tolerance_s: int = Field(
+        default=300, description="Largest age or clock skew of a webhook-timestamp accepted."
+    )
+    webhook_dedup_size: int = Field(
+        default=100_000, description="Webhook ids remembered (in memory) to drop replays."
+    )
+    webhook_delivery_timeout_ms: int = Field(
+        default=5_000, description="Kafka delivery timeout of a webhook (503 beyond it)."
+    )
+    # --- end carrier tracking intake ---
 
     @property
     def resolved_lib_dir(self) -> Path:

@@ -9,22 +9,32 @@ import typer
 from backbone.cli.exits import fail
 from backbone.settings import load_settings
 from backbone.stack import LocalStack, StackError, install
+from backbone.stack.postgres import LocalPostgres
 
 app = typer.Typer(help="The local single-node Kafka (KRaft) and schema registry.",
                   no_args_is_help=True)
 
 
 @app.command()
-def up() -> None:
+def up(
+    with_postgres: bool = typer.Option(
+        False, "--with-postgres",
+        help="Also start PostgreSQL (Debian package postgresql) for the ERP outbox relay and "
+             "print BACKBONE_ERP_DB=postgresql://..."),
+) -> None:
     """Start the stack (idempotent) and print KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL.
 
     Use it as: eval "$(backbone stack up)"
     """
     try:
-        endpoints = LocalStack(load_settings()).up()
+        local = LocalStack(load_settings())
+        endpoints = local.up()
+        postgres = LocalPostgres(local.run_dir).up() if with_postgres else None
     except StackError as error:
         fail(str(error))
     sys.stdout.write(endpoints.env_lines())
+    if postgres is not None:
+        sys.stdout.write(postgres.env_line())
 
 
 @app.command()

@@ -22,6 +22,7 @@ from backbone.settings import Settings
 from backbone.stack import processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
 from backbone.stack.install import install, is_installed, kafka_lib, registry_jar
+from backbone.stack.postgres import LocalPostgres
 
 KAFKA_MARKER = "kafka.Kafka"
 REGISTRY_MARKER = "quarkus-run.jar"
@@ -132,11 +133,13 @@ class LocalStack:
         return _endpoints(ports)
 
     def down(self) -> list[str]:
-        """Stop both processes (SIGTERM, then SIGKILL); the names of those that had to be killed."""
+        """Stop both processes (SIGTERM, then SIGKILL), and PostgreSQL if ``up --with-postgres``
+        started it; the names of those that had to be killed."""
+        postgres_killed = LocalPostgres(self.run_dir).down(self.settings.stack_stop_timeout_s)
         state = self._read_state()
         if state is None:
-            return []
-        killed = self._stop_recorded(state)
+            return ["postgres"] if postgres_killed else []
+        killed = self._stop_recorded(state) + (["postgres"] if postgres_killed else [])
         (self.run_dir / "stack.json").unlink(missing_ok=True)
         return killed
 

@@ -1,0 +1,171 @@
+"""What every carrier parser returns, and the one way they build a ShipmentMilestone.
+
+A parser turns one tracking response (or one webhook body) into `Parsed`: the events it could
+read and a rejection per part it could not. A response that says "not found" or "error" is a
+`CarrierResponseError`: no events at all, never half a response.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeElementTree
+from defusedxml import DefusedXmlException
+
+from backbone.events.common import (
+    Correlation,
+    DocumentRef,
+    DocumentStandard,
+    Source,
+    SourceSystem,
+)
+from backbone.events.logistics import (
+    EventTimePrecision,
+    ProofOfDelivery,
+    RawStatus,
+    RawStatusSource,
+    ShipmentLocation,
+    ShipmentMilestone,
+)
+
+_EVENT_NAMESPACE = uuid.UUID("0d7c8a4e-6a43-4f57-9a53-2f0e3f1b9c21")
+
+
+class CarrierResponseError(ValueError):
+    """A response that carries no tracking: not found, an error, or not the format expected."""
+
+
+@dataclass(frozen=True)
+class EventTime:
+    """A carrier's event time as UTC plus what is known about its offset."""
+
+    utc: datetime
+    offset_minutes: int | None
+    precision: EventTimePrecision
+
+    @classmethod
+    def local(cls, day: date, at: time | None) -> EventTime:
+        """A wall-clock time without offset: kept as if it were UTC, and flagged so."""
+        if at is None:
+            return cls(datetime.combine(day, time(), UTC), None, EventTimePrecision.DATE_ONLY)
+        return cls(datetime.combine(day, at, UTC), None, EventTimePrecision.LOCAL_TIME_ASSUMED_UTC)
+
+    @classmethod
+    def iso(cls, text: str) -> EventTime:
+        """ISO-8601 with or without an offset (raises ValueError)."""
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        offset = parsed.utcoffset()
+        if offset is None:
+            return cls(parsed.replace(tzinfo=UTC), None, EventTimePrecision.LOCAL_TIME_ASSUMED_UTC)
+        return cls(parsed.astimezone(UTC), int(offset / timedelta(minutes=1)),
+                   EventTimePrecision.EXACT)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A part of a response that could not become an event, and why."""
+
+    position: str
+    problem: str
+
+
+@dataclass
+class Parsed:
+    """The events of one response and what was skipped."""
+
+    events: list[ShipmentMilestone] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    """One carrier event, before it gets its envelope."""
+
+    carrier: str
+    tracking_number: str
+    raw_status: RawStatus
+    time: EventTime
+    location: ShipmentLocation | None = None
+    eta: datetime | None = None
+    pod: ProofOfDelivery | None = None
+    partner_id: str | None = None
+
+
+def milestone(event: TrackingEvent, *, recorded_at: datetime, api: str,
+              raw_ref: str | None = None) -> ShipmentMilestone:
+    """The canonical event; its id and idempotency key are stable across re-parses."""
+    raw = event.raw_status
+    key = ":".join(part for part in (
+        event.carrier, event.tracking_number, raw.code, raw.reason_code,
+        f"{event.time.utc:%Y%m%dT%H%M%S}",
+    ) if part)
+    return ShipmentMilestone(
+        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, key)),
+        occurred_at=event.time.utc,
+        occurred_at_offset_minutes=event.time.offset_minutes,
+        recorded_at=recorded_at,
+        source=Source(
+            system=SourceSystem.CARRIER, instance=raw.source.value.lower(),
+            partner_id=event.partner_id or event.carrier,
+            document=DocumentRef(standard=DocumentStandard.API, transaction_set=api,
+                                 raw_ref=raw_ref),
+        ),
+        correlation=Correlation(tracking_numbers=(event.tracking_number,)),
+        idempotency_key=key,
+        carrier=event.carrier,
+        tracking_number=event.tracking_number,
+        raw_status=raw,
+        event_time=event.time.utc,
+        event_time_offset_minutes=event.time.offset_minutes,
+        event_time_precision=event.time.precision,
+        location=event.location,
+        eta=event.eta,
+        pod=event.pod,
+    )
+
+
+def raw_status(source: RawStatusSource, code: str, reason_code: str | None = None,
+               description: str | None = None) -> RawStatus:
+    return RawStatus(source=source, code=code, reason_code=reason_code or None,
+                     description=description or None)
+
+
+def location(city: str | None = None, region: str | None = None, postal_code: str | None = None,
+             country: str | None = None, name: str | None = None) -> ShipmentLocation | None:
+    """A location, or None when the carrier gave no part of it."""
+    parts = {"city": city, "region": region, "postal_code": postal_code, "country": country,
+             "name": name}
+    cleaned = {k: v.strip() for k, v in parts.items() if v and v.strip()}
+    return ShipmentLocation(**cleaned) if cleaned else None
+
+
+def parse_xml(data: bytes, name: str) -> Element:
+    """The root element; refuses DTDs and entity expansion (billion laughs, XXE)."""
+    try:
+        root: Element = SafeElementTree.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as error:
+        raise CarrierResponseError(
+            f"{name}: refused: the XML declares a DTD or entities ({type(error).__name__}); "
+            "carrier responses never need them") from None
+    except SafeElementTree.ParseError as error:
+        raise CarrierResponseError(f"{name}: not well-formed XML ({error}); is this the "
+                                   "carrier's raw response body?") from None
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.startswith("{"):
+            element.tag = element.tag.split("}", 1)[1]
+    return root
+
+
+def text(element: Element | None, path: str) -> str | None:
+    """Stripped text at ``path`` or None when absent or blank."""
+    if element is None:
+        return None
+    value = element.findtext(path)
+    return value.strip() or None if value is not None else None
+
+
+def midnight_utc(day: date | None) -> datetime | None:
+    return datetime.combine(day, time(), UTC) if day is not None else None

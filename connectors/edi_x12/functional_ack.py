@@ -1,0 +1,90 @@
+"""Writes the 997 (999 for version 005010) functional acknowledgment of one functional group.
+
+Pure text building: the caller decides where the file goes and which control numbers to use.
+The reply swaps sender and receiver of the partner's ISA/GS and uses the partner's own
+delimiters (so their translator reads it as it reads what it sent), except that the segment
+terminator is '~' followed by a newline when theirs is whitespace, for readable files.
+
+AK5 / IK5 codes used: A accepted, R rejected with 1 (set not supported), 2 (trailer missing),
+3 (control number mismatch), 4 (segment count), 5 (segment content: mapping error).
+AK9 / group: A (all accepted), P (some), R (none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors.edi_x12.model import FunctionalGroup, Interchange
+
+
+@dataclass(frozen=True)
+class SetVerdict:
+    """How one transaction set of the group was taken: `error_code` None means accepted."""
+
+    set_id: str
+    control_number: str
+    error_code: str | None = None
+
+
+def set_error_code(problem: str) -> str:
+    """The AK5 syntax error code that best names a rejection's problem."""
+    if "not supported" in problem:
+        return "1"
+    if "no SE" in problem:
+        return "2"
+    if "control number" in problem:
+        return "3"
+    if "SE01" in problem:
+        return "4"
+    return "5"
+
+
+def functional_ack(
+    interchange: Interchange,
+    group: FunctionalGroup,
+    verdicts: list[SetVerdict],
+    *,
+    control_number: int,
+    now: datetime,
+) -> str:
+    """The whole interchange (ISA..IEA) acknowledging `group`."""
+    d = interchange.delimiters
+    e = d.element
+    terminator = d.segment if d.segment.strip() else "~"
+    is_999 = group.version.startswith("005010")
+    set_id = "999" if is_999 else "997"
+    icn = f"{control_number:09d}"
+    gcn = str(control_number)
+    accepted = sum(1 for v in verdicts if v.error_code is None)
+    ak9 = "A" if accepted == len(verdicts) else "P" if accepted else "R"
+    ack_loop = "IK5" if is_999 else "AK5"
+    body: list[str] = [
+        e.join(("ST", set_id, "0001", *((group.version,) if is_999 else ()))),
+        e.join(("AK1", group.functional_id, group.control_number, group.version)),
+    ]
+    for verdict in verdicts:
+        body.append(e.join(("AK2", verdict.set_id, verdict.control_number)))
+        if verdict.error_code is None:
+            body.append(e.join((ack_loop, "A")))
+        else:
+            body.append(e.join((ack_loop, "R", verdict.error_code)))
+    body.append(e.join(("AK9", ak9, str(len(verdicts)), str(len(verdicts)), str(accepted))))
+    body.append(e.join(("SE", str(len(body) + 1), "0001")))
+    repetition = d.repetition if d.repetition is not None else "U"
+    isa = e.join((
+        "ISA", "00", " " * 10, "00", " " * 10,
+        interchange.receiver_qualifier, interchange.receiver_id.ljust(15),
+        interchange.sender_qualifier, interchange.sender_id.ljust(15),
+        now.strftime("%y%m%d"), now.strftime("%H%M"), repetition, interchange.version,
+        icn, "0", interchange.usage_indicator or "P", d.component,
+    ))
+    segments = [
+        isa,
+        e.join(("GS", "FA", group.receiver, group.sender, now.strftime("%Y%m%d"),
+                now.strftime("%H%M"), gcn, "X", group.version)),
+        *body,
+        e.join(("GE", "1", gcn)),
+        e.join(("IEA", "1", icn)),
+    ]
+    return "".join(segment + terminator + "\n" for segment in segments)

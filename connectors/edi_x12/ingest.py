@@ -1,0 +1,289 @@
+"""The EDI inbox: partner files in, canonical events and dead letters out, 997/999s back.
+
+For each file of the inbox (oldest first; hidden, `.tmp` and `.part` files are left alone):
+
+1. read and envelope-check every transaction set, map the accepted ones;
+2. a fatal file problem (not X12, truncated ISA, 1 MB segment, file cut short) publishes
+   nothing: the file is quarantined in `failed/` beside `<file>.error.txt`;
+3. otherwise, per interchange not yet in the ledger (sender + ISA13, whatever the file name):
+   publish its events through `producers.EventPublisher`, and each rejected set (envelope or
+   mapping) as a dead letter on `edi-x12.dlq.v1` (value: the set's raw text; headers
+   `backbone.dlq.*`: reason, file, position, control numbers);
+4. wait for every delivery; only then record the interchanges in the ledger, write one
+   997 (999 for 005010) per functional group to the outbound folder, and move the file to
+   `processed/` (with `<file>.report.txt` when something was rejected). A delivery failure
+   moves it to `failed/` with `<file>.error.txt`; the ledger is untouched, so a retry
+   (move it back to the inbox) publishes it again — at least once, never lost.
+
+A file's results are held in memory while it is processed (the reader streams; files are
+bounded by the reader's set size limit). One ingest process per inbox: the ledger is a local
+file (see `connectors.edi_x12.ledger`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from backbone.errors import BackboneError, PublishError
+from backbone.events import Event
+from connectors.edi_x12.envelope import read_file
+from connectors.edi_x12.errors import EdiError
+from connectors.edi_x12.functional_ack import SetVerdict, functional_ack, set_error_code
+from connectors.edi_x12.ledger import InterchangeLedger, interchange_key
+from connectors.edi_x12.mapping import MappingError, map_transaction_set
+from connectors.edi_x12.model import (
+    FunctionalGroup,
+    Interchange,
+    TransactionSet,
+    TransactionSetResult,
+)
+from producers.publisher import Delivery, EventPublisher, producer_config, wait_all
+
+DLQ_TOPIC = "edi-x12.dlq.v1"
+_IGNORED_SUFFIXES = (".tmp", ".part")
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one inbox file."""
+
+    file: str
+    moved_to: Path
+    published: int = 0
+    dead_letters: int = 0
+    duplicate_interchanges: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    acknowledgements: list[Path] = field(default_factory=list)
+    quarantined: bool = False
+
+
+@dataclass
+class _Interchange:
+    header: Interchange
+    events: list[Event] = field(default_factory=list)
+    dead_letters: list[tuple[TransactionSet, EdiError]] = field(default_factory=list)
+    groups: dict[str, tuple[FunctionalGroup, list[SetVerdict]]] = field(default_factory=dict)
+
+
+class DeadLetters:
+    """Rejected transaction sets to the connector's dead-letter topic, raw text as value."""
+
+    def __init__(self, bootstrap_servers: str, topic: str = DLQ_TOPIC,
+                 producer: Producer | None = None) -> None:
+        self.topic = topic
+        self._producer = producer or Producer(producer_config(bootstrap_servers))
+
+    def send(self, transaction_set: TransactionSet, interchange: Interchange,
+             error: EdiError) -> Future[None]:
+        future: Future[None] = Future()
+
+        def on_delivery(failure: KafkaError | None, _: Message) -> None:
+            if failure is not None:
+                future.set_exception(PublishError(
+                    f"dead letter for {error.file} set {transaction_set.control_number} not "
+                    f"delivered to {self.topic}: {failure.str()}"))
+            else:
+                future.set_result(None)
+
+        d = interchange.delimiters
+        raw = "".join(d.element.join(s.fields) + d.segment for s in transaction_set.segments)
+        headers = [
+            ("backbone.dlq.category", b"SCHEMA_VALIDATION"),
+            ("backbone.dlq.stage", b"edi-x12"),
+            ("backbone.dlq.exception.message", str(error).encode()),
+            ("backbone.dlq.file", error.file.encode()),
+            ("backbone.dlq.segment", str(error.segment_index or "").encode()),
+            ("backbone.dlq.byte_offset", str(error.byte_offset or "").encode()),
+            ("backbone.dlq.interchange", interchange.control_number.encode()),
+            ("backbone.dlq.group", (error.group_control or "").encode()),
+            ("backbone.dlq.transaction_set",
+             f"{transaction_set.set_id} {transaction_set.control_number}".encode()),
+        ]
+        key = interchange_key(interchange.sender_qualifier, interchange.sender_id,
+                              interchange.control_number)
+        while True:
+            try:
+                self._producer.produce(self.topic, value=raw.encode("utf-8"),
+                                       key=f"{key}:{transaction_set.control_number}",
+                                       headers=headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+        return future
+
+    def flush(self, timeout_s: float) -> None:
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            raise PublishError(f"{remaining} dead letters had no delivery report after "
+                               f"{timeout_s:.0f}s; is the broker reachable?")
+
+
+class EdiInbox:
+    """Ingests an inbox folder: `run_once()` processes what is there, `run()` keeps polling."""
+
+    def __init__(
+        self,
+        inbox: Path,
+        publisher: EventPublisher,
+        dead_letters: DeadLetters,
+        *,
+        outbound: Path | None = None,
+        state_dir: Path | None = None,
+        flush_timeout_s: float = 30.0,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.inbox = inbox
+        self.outbound = outbound or inbox.parent / "outbound"
+        self.processed = inbox.parent / "processed"
+        self.failed = inbox.parent / "failed"
+        self.ledger = InterchangeLedger.open((state_dir or inbox.parent / "state")
+                                             / "edi-interchanges.json")
+        self.publisher = publisher
+        self.dead_letters = dead_letters
+        self.flush_timeout_s = flush_timeout_s
+        self.log = log
+
+    def pending(self) -> list[Path]:
+        if not self.inbox.is_dir():
+            return []
+        files = [p for p in self.inbox.iterdir()
+                 if p.is_file() and not p.name.startswith(".")
+                 and not p.name.endswith(_IGNORED_SUFFIXES)]
+        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+    def run_once(self) -> list[FileOutcome]:
+        return [self.ingest(path) for path in self.pending()]
+
+    def run(self, poll_interval_s: float, *, should_stop: Callable[[], bool] = lambda: False
+            ) -> None:
+        while not should_stop():
+            self.run_once()
+            time.sleep(poll_interval_s)
+
+    def ingest(self, path: Path) -> FileOutcome:
+        """One file, never raising for its content: bad files end in failed/."""
+        try:
+            return self._ingest(path)
+        except (PublishError, BackboneError) as failure:
+            return self._quarantine(path, [f"{path.name}: events not delivered: {failure} — "
+                                           "move the file back to the inbox once Kafka is "
+                                           "reachable"])
+        except Exception as unexpected:  # the loop must stay up whatever one file does
+            detail = "".join(traceback.format_exception_only(unexpected)).strip()
+            return self._quarantine(path, [f"{path.name}: unexpected failure: {detail} — "
+                                           "report it with this file"])
+
+    def _ingest(self, path: Path) -> FileOutcome:
+        results = list(read_file(path))
+        fatal = [r.rejection for r in results if r.rejection is not None and r.rejection.fatal]
+        if fatal or not results:
+            problems = [str(r.rejection) for r in results if r.rejection is not None]
+            return self._quarantine(path, problems or [f"{path.name}: the file is empty — "
+                                                       "ask the partner to resend it"])
+        interchanges, problems = self._plan(path.name, results)
+        outcome = FileOutcome(path.name, path, problems=problems)
+        futures: list[Future[Delivery]] = []
+        dlq_futures: list[Future[None]] = []
+        fresh: list[tuple[str, _Interchange]] = []
+        for key, plan in interchanges.items():
+            if self.ledger.seen(key):
+                outcome.duplicate_interchanges.append(key)
+                self.log(f"{path.name}: interchange {key} was already published "
+                         f"(from {self.ledger.published[key]['file']}); not published again")
+                continue
+            fresh.append((key, plan))
+            futures.extend(self.publisher.publish(event) for event in plan.events)
+            dlq_futures.extend(self.dead_letters.send(ts, plan.header, error)
+                               for ts, error in plan.dead_letters)
+        self.publisher.flush(self.flush_timeout_s)
+        self.dead_letters.flush(self.flush_timeout_s)
+        outcome.published = len(wait_all(futures))
+        for future in dlq_futures:
+            future.result(timeout=0)
+        outcome.dead_letters = len(dlq_futures)
+        for key, plan in fresh:
+            self.ledger.record(key, path.name, len(plan.events))
+        for plan in interchanges.values():
+            for group, verdicts in plan.groups.values():
+                outcome.acknowledgements.append(self._write_ack(path.name, plan.header, group,
+                                                                verdicts))
+        self.ledger.save()
+        outcome.moved_to = self._move(path, self.processed)
+        if problems:
+            self._write_report(outcome.moved_to, ".report.txt", problems)
+        return outcome
+
+    def _plan(self, name: str, results: list[TransactionSetResult]
+              ) -> tuple[dict[str, _Interchange], list[str]]:
+        interchanges: dict[str, _Interchange] = {}
+        problems: list[str] = []
+        for result in results:
+            header = result.interchange
+            if header is None:
+                continue
+            key = interchange_key(header.sender_qualifier, header.sender_id,
+                                  header.control_number)
+            plan = interchanges.setdefault(key, _Interchange(header))
+            ts, group = result.transaction_set, result.group
+            if ts is None:
+                if result.rejection is not None:
+                    problems.append(str(result.rejection))
+                continue
+            error = result.rejection
+            if error is None:
+                try:
+                    plan.events.extend(map_transaction_set(result, file=name))
+                except MappingError as failure:
+                    error = failure.error
+            if error is not None:
+                problems.append(str(error))
+                plan.dead_letters.append((ts, error))
+            if group is not None:
+                verdicts = plan.groups.setdefault(group.control_number, (group, []))[1]
+                verdicts.append(SetVerdict(ts.set_id, ts.control_number,
+                                           None if error is None else
+                                           set_error_code(error.problem)))
+        return interchanges, problems
+
+    def _write_ack(self, name: str, interchange: Interchange, group: FunctionalGroup,
+                   verdicts: list[SetVerdict]) -> Path:
+        number = self.ledger.next_control_number()
+        text = functional_ack(interchange, group, verdicts, control_number=number,
+                              now=datetime.now(UTC))
+        kind = "999" if group.version.startswith("005010") else "997"
+        self.outbound.mkdir(parents=True, exist_ok=True)
+        target = self.outbound / f"{Path(name).stem}.{group.control_number}.{number:09d}.{kind}"
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def _quarantine(self, path: Path, problems: list[str]) -> FileOutcome:
+        for problem in problems:
+            self.log(problem)
+        moved = self._move(path, self.failed) if path.exists() else path
+        self._write_report(moved, ".error.txt", problems)
+        return FileOutcome(path.name, moved, problems=problems, quarantined=True)
+
+    @staticmethod
+    def _move(path: Path, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        if target.exists():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            target = folder / f"{path.stem}.{stamp}{path.suffix}"
+        shutil.move(str(path), target)
+        return target
+
+    @staticmethod
+    def _write_report(moved: Path, suffix: str, problems: list[str]) -> None:
+        report = moved.with_name(moved.name + suffix)
+        report.write_text("\n".join(problems) + "\n", encoding="utf-8")

@@ -1,0 +1,280 @@
+"""Runs a source task: poll, publish, wait for Kafka, store source offsets, release the source.
+
+The order is the whole guarantee (connectors/api.py explains the offsets):
+
+1. ``task.poll`` returns a batch of records (events and dead letters);
+2. events go out through :class:`producers.EventPublisher`, dead letters to the connector's
+   dead-letter topic; the runner waits until Kafka acknowledged **every** one of them;
+3. the last source offset of each source partition in the batch is written to the offsets topic
+   (and acknowledged);
+4. only then ``task.commit`` releases the batch at the source.
+
+A crash anywhere before 4 makes the task read the batch again: at least once, with the same
+idempotency keys. SIGTERM / SIGINT finish the batch in flight (steps 1-4) and stop.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from backbone.errors import BackboneError, PublishError
+from backbone.topics import Topic, for_record
+from connectors.api import (
+    OffsetReader,
+    SourceConnector,
+    SourceOffset,
+    SourcePartition,
+    SourceRecord,
+)
+from connectors.offsets import OFFSETS_TOPIC, KafkaOffsetStore
+from producers.publisher import Delivery, EventPublisher, producer_config, wait_all
+
+DLQ_PREFIX = "backbone.dlq."
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the exit code and the last line a command prints."""
+
+    batches: int = 0
+    published: int = 0
+    dead_letters: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def line(self, connector: str) -> str:
+        return (f"{connector}: {self.published} events published, {self.dead_letters} dead "
+                f"letters, {self.batches} batches")
+
+
+class OffsetCommitter(OffsetReader, Protocol):
+    """What the runner needs from an offset store (KafkaOffsetStore, or a test double)."""
+
+    def commit(self, connector: str,
+               offsets: Sequence[tuple[SourcePartition, SourceOffset]]) -> None: ...
+
+
+class SourceRunner:
+    """Drives one connector's task until it is idle (``once``) or asked to stop."""
+
+    def __init__(
+        self,
+        connector: SourceConnector,
+        publisher: EventPublisher,
+        offsets: OffsetCommitter,
+        *,
+        dead_letters: Producer | None = None,
+        bootstrap_servers: str | None = None,
+        routes: Mapping[str, Topic] | None = None,
+        batch_size: int = 1000,
+        idle_wait_s: float = 1.0,
+        retry_wait_s: float = 5.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """``routes`` maps an event type (``PurchaseOrderChanged``) to another topic than its
+        catalog one (staging, tests); ``dead_letters`` defaults to a producer on
+        ``bootstrap_servers``.
+        """
+        if dead_letters is None:
+            if bootstrap_servers is None:
+                raise ValueError("give dead_letters or bootstrap_servers")
+            dead_letters = Producer(producer_config(bootstrap_servers))
+        self.connector = connector
+        self.publisher = publisher
+        self.offsets = offsets
+        self.dead_letters = dead_letters
+        self.routes = dict(routes or {})
+        self.batch_size = batch_size
+        self.idle_wait_s = idle_wait_s
+        self.retry_wait_s = retry_wait_s
+        self.log = log or (lambda text: print(text, file=sys.stderr))
+        self.stopping = threading.Event()
+
+    def run(self, *, once: bool = False) -> RunSummary:
+        """Relay until the source is drained (``once``) or SIGTERM / SIGINT / :meth:`stop`."""
+        summary = RunSummary()
+        task = self.connector.task()
+        with self._stop_on_signals():
+            task.start(self.offsets)
+            try:
+                while not self.stopping.is_set():
+                    records = task.poll(self.batch_size)
+                    if not records:
+                        if once:
+                            break
+                        self.stopping.wait(self.idle_wait_s)
+                        continue
+                    try:
+                        self._deliver(records, summary)
+                    except PublishError as error:
+                        task.abandon(records)
+                        summary.failures.append(str(error))
+                        if once:
+                            raise
+                        self.log(f"{self.connector.name}: {error}; retrying in "
+                                 f"{self.retry_wait_s:.0f}s")
+                        self.stopping.wait(self.retry_wait_s)
+                        continue
+                    except BaseException:
+                        task.abandon(records)
+                        raise
+                    task.commit(records)
+            finally:
+                task.stop()
+        return summary
+
+    def stop(self) -> None:
+        """Finish the batch in flight, then return from :meth:`run`."""
+        self.stopping.set()
+
+    def _deliver(self, records: Sequence[SourceRecord], summary: RunSummary) -> None:
+        futures: list[Future[Delivery]] = []
+        dead_letter_failures: list[str] = []
+        dead_letter_count = 0
+        for record in records:
+            if record.event is not None:
+                route = self.routes.get(record.event.event_type)
+                futures.append(self.publisher.publish(record.event, topic=route))
+            else:
+                self._dead_letter(record, dead_letter_failures)
+                dead_letter_count += 1
+        self.publisher.flush()
+        wait_all(futures)
+        if self.dead_letters.flush(self.publisher.flush_timeout_s) or dead_letter_failures:
+            raise PublishError(
+                f"dead letters of {self.connector.name} not acknowledged by Kafka: "
+                + ("; ".join(dead_letter_failures[:3]) or "no delivery report")
+            )
+        self.offsets.commit(self.connector.name, last_offsets(records))
+        summary.batches += 1
+        summary.published += len(futures)
+        summary.dead_letters += dead_letter_count
+
+    def _dead_letter(self, record: SourceRecord, failures: list[str]) -> None:
+        letter = record.dead_letter
+        assert letter is not None
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                failures.append(error.str())
+
+        self.log(f"{self.connector.name}: dead letter: {letter.reason}")
+        while True:
+            try:
+                self.dead_letters.produce(
+                    self.connector.dead_letter_topic, key=letter.key, value=letter.value,
+                    headers=dead_letter_headers(self.connector.name, record),
+                    on_delivery=on_delivery)
+                break
+            except BufferError:
+                self.dead_letters.poll(0.1)
+
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(_signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def last_offsets(records: Sequence[SourceRecord]) -> list[tuple[SourcePartition, SourceOffset]]:
+    """The offset of the last record of each source partition, in first-seen order."""
+    last: dict[str, tuple[SourcePartition, SourceOffset]] = {}
+    for record in records:
+        last[record.partition_key] = (record.source_partition, record.source_offset)
+    return list(last.values())
+
+
+def dead_letter_headers(connector: str, record: SourceRecord) -> list[tuple[str, bytes]]:
+    """``backbone.dlq.*`` headers of a connector's dead letter (ARCHITECTURE.md, error policy)."""
+    letter = record.dead_letter
+    assert letter is not None
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    values: dict[str, Any] = {
+        "connector": connector,
+        "stage": "source",
+        "category": letter.category.value,
+        "exception.message": letter.reason,
+        "attempt": "1",
+        "first_failure_time": now,
+        "last_failure_time": now,
+        "source_partition": record.partition_key,
+        "source_offset": _json(record.source_offset),
+        **{name: value for name, value in letter.where.items()},
+    }
+    return [(DLQ_PREFIX + name, str(value).encode()) for name, value in values.items()]
+
+
+def _json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+
+
+def parse_routes(routes: Sequence[str]) -> dict[str, Topic]:
+    """``EventType=topic`` options as topic overrides (same settings as the catalog topic)."""
+    parsed: dict[str, Topic] = {}
+    for route in routes:
+        event_type, _, name = route.partition("=")
+        try:
+            catalog = for_record(event_type.strip())
+        except KeyError:
+            raise ValueError(f"--route {route!r}: {event_type!r} is not an event type the "
+                             "catalog knows (e.g. PurchaseOrderChanged=staging.po.v1)") from None
+        if not name.strip():
+            raise ValueError(f"--route {route!r} names no topic; write EventType=topic")
+        parsed[event_type.strip()] = replace(catalog, name=name.strip())
+    return parsed
+
+
+def run_command(connector: SourceConnector, *, once: bool, routes: Sequence[str] = (),
+                offsets_topic: str | None = None, dead_letter_topic: str | None = None,
+                batch_size: int = 1000) -> RunSummary:
+    """What ``backbone connect <name>`` does: wire Kafka, the registry and the offsets topic
+    from settings, run, print the summary line on stderr. Exits 1 when there were dead letters.
+    """
+    from backbone.cli.context import endpoints, serde
+    from backbone.cli.exits import PARTIAL, fail
+    from backbone.settings import load_settings
+
+    settings = load_settings()
+    where = endpoints(settings)
+    try:
+        topics = parse_routes(routes)
+    except ValueError as error:
+        fail(str(error))
+    if dead_letter_topic:
+        connector.dead_letter_topic = dead_letter_topic
+    store = KafkaOffsetStore(where.bootstrap_servers, topic=offsets_topic or OFFSETS_TOPIC)
+    try:
+        store.load()
+        with EventPublisher(where.bootstrap_servers, serde(settings),
+                            flush_timeout_s=settings.publish_flush_timeout_s) as publisher:
+            runner = SourceRunner(connector, publisher, store,
+                                  bootstrap_servers=where.bootstrap_servers, routes=topics,
+                                  batch_size=batch_size)
+            summary = runner.run(once=once)
+    except BackboneError as error:
+        fail(f"{connector.name}: {error}")
+    print(summary.line(connector.name), file=sys.stderr)
+    if summary.dead_letters:
+        raise SystemExit(PARTIAL)
+    return summary

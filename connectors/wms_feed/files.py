@@ -1,0 +1,94 @@
+"""Reading WMS feed files: CSV (header row first) and JSON lines, one item per data row.
+
+Row numbers are the physical line numbers an editor shows (a CSV header is line 1, so the
+first data row is row 2). A row that cannot be read at all (wrong column count, bad JSON) is
+returned as a problem, never raised, so the rows around it still publish.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.wms_feed.mapping import COLUMNS
+
+SUFFIXES = (".csv", ".jsonl", ".ndjson")
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """One data row: its fields, or the reason it could not be read, and its raw text."""
+
+    row: int
+    raw: str
+    fields: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def read_rows(name: str, content: bytes) -> Iterator[FeedRow]:
+    """Every data row of a feed file named ``name`` (the suffix picks the format)."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        yield FeedRow(1, "", problem=f"the file is not UTF-8 text ({error}); export it as "
+                      "UTF-8")
+        return
+    if name.endswith(".csv"):
+        yield from _csv_rows(text)
+    else:
+        yield from _json_rows(text)
+
+
+def _csv_rows(text: str) -> Iterator[FeedRow]:
+    lines = text.splitlines()
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    for values in reader:
+        row = reader.line_num
+        raw = lines[row - 1] if row - 1 < len(lines) else ""
+        if header is None:
+            header = [value.strip().lower() for value in values]
+            unknown = [column for column in header if column not in COLUMNS]
+            if unknown:
+                yield FeedRow(row, raw, problem=f"header has unknown columns {unknown}; the "
+                              f"columns are {', '.join(COLUMNS)}")
+                return
+            continue
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            yield FeedRow(row, raw, problem=f"has {len(values)} columns, the header has "
+                          f"{len(header)}; quote values that contain commas")
+            continue
+        yield FeedRow(row, raw, fields=dict(zip(header, values, strict=True)))
+
+
+def _json_rows(text: str) -> Iterator[FeedRow]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as error:
+            yield FeedRow(number, line, problem=f"is not JSON ({error})")
+            continue
+        if not isinstance(value, dict):
+            yield FeedRow(number, line, problem="is not a JSON object")
+            continue
+        unknown = [key for key in value if key not in COLUMNS]
+        if unknown:
+            yield FeedRow(number, line, problem=f"has unknown fields {unknown}; the fields are "
+                          f"{', '.join(COLUMNS)}")
+            continue
+        yield FeedRow(number, line, fields=value)
+
+
+def feed_files(inbox: Path) -> list[Path]:
+    """The files waiting in ``inbox``, oldest name first (writers rename finished files in)."""
+    return sorted(path for path in inbox.iterdir()
+                  if path.is_file() and path.suffix in SUFFIXES)

@@ -1,0 +1,65 @@
+"""``backbone process NAME [--until-idle S]``: run one stream processor in this process."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from backbone.cli.context import endpoints, serde
+from backbone.cli.exits import fail
+from backbone.settings import Settings, load_settings
+from processors.api import processor, processor_names
+from processors.engine import (
+    EngineOptions,
+    ProcessorLogic,
+    ProcessorMetrics,
+    build_application,
+    run,
+)
+
+app = typer.Typer(name="process", add_completion=False,
+                  help="Run a stream processor (exactly-once, state in RocksDB + changelog).")
+
+
+def logic_for(name: str, settings: Settings) -> ProcessorLogic:
+    """The processor called ``name`` bound to the settings (imports only that processor)."""
+    if name == "shipment-status":
+        from processors.shipment_status import processor as shipment_status
+
+        return shipment_status.logic(shipment_status.current_mappings(settings))
+    if name == "order-fulfillment":
+        from processors.order_fulfillment import processor as order_fulfillment
+
+        return order_fulfillment.logic(order_fulfillment.rules_from(settings))
+    from processors.stock_reconciliation import processor as stock_reconciliation
+
+    return stock_reconciliation.logic(stock_reconciliation.rules_from(settings),
+                                      settings.stock_sites)
+
+
+def run_processor(name: str, until_idle: float | None, settings: Settings) -> None:
+    spec = processor(name)
+    logic = logic_for(name, settings)
+    options = EngineOptions.from_settings(settings, spec, endpoints(settings).bootstrap_servers)
+    metrics = ProcessorMetrics()
+    metrics.serve(settings.metrics_port)
+    application, _ = build_application(logic, serde(settings), options, metrics)
+    run(application, until_idle)
+
+
+@app.callback(invoke_without_command=True)
+def process(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(processor_names())}."),
+    until_idle: float = typer.Option(
+        0.0, "--until-idle", help="Stop after S seconds without input (0: run until stopped)."),
+) -> None:
+    """Run processor NAME until stopped (SIGTERM/Ctrl-C) or idle for --until-idle seconds."""
+    if name not in processor_names():
+        fail(f"no processor named {name!r}; choose one of: {', '.join(processor_names())}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        run_processor(name, until_idle or None, load_settings())
+    except Exception as error:  # the message names what failed; the trace is in the log
+        logging.getLogger(__name__).exception("processor %s stopped", name)
+        fail(f"processor {name} stopped: {type(error).__name__}: {error}")

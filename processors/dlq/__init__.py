@@ -1,0 +1,1 @@
+"""Operator tools for dead letters: list, show, stats, replay, purge (see cli.py)."""

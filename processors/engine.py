@@ -1,0 +1,462 @@
+"""The processors' shared engine: one Quix Streams application per processor, errors as data.
+
+Every processor is a pure reducer (``ProcessorLogic.handle``) run by the same pipeline:
+
+    inputs + <processor>.retry.v1  (bytes)
+      └─ concat ─► [route: decode, fan out and re-key with group_by]  (multi-key processors)
+                 ─► stateful step: decode ─► handle(state) ─► encode
+                 ─► to_topic: outputs, <processor>.dlq.v1, <processor>.retry.v1
+
+Why this shape:
+- Inputs are consumed as BYTES and decoded with backbone's serde inside the step, so a record
+  that does not decode (a poison pill) becomes a dead letter instead of stopping the partition.
+- Every record the step emits (outputs, dead letters, retries) goes through ``sdf.to_topic``, the
+  application's transactional producer: with ``processing_guarantee="exactly-once"`` a dead
+  letter is committed in the same Kafka transaction as the input offset and the state changelog.
+- State is RocksDB with changelog topics; the state of a key changes only when ``handle``
+  returned (a failed record leaves it untouched).
+- ``auto_recover_from_source_offset_out_of_range=False``: Quix would otherwise DELETE the local
+  state of a partition whose committed offset fell out of retention and silently rebuild from
+  whatever is left; we prefer to stop and let an operator decide.
+- Retries never block the partition: a record that is not due yet is produced back to the retry
+  topic (same transaction) and only the retry topic's partition is paused until it is due.
+
+Processors whose state key differs from some input's record key (order_fulfillment keys by PO
+number, stock_reconciliation turns ASNs into in-transit per sku@location) give a ``route``
+function: the first stage decodes each record, fans it out to the state keys it concerns and
+re-keys it through a Quix ``group_by`` repartition topic; the record travels as an
+:class:`Envelope` that keeps the original key, value, headers and coordinates for dead letters.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import TopicPartition
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from quixstreams import Application, message_context
+from quixstreams.models.serializers import Serializer
+
+from backbone.errors import BackboneError, Category, categorize
+from backbone.events import Event
+from backbone.headers import CORRELATION_ID
+from backbone.serde import AvroSerde
+from backbone.settings import Settings
+from processors import retry
+from processors.api import ProcessorSpec, ProcessorTopics
+from processors.dead_letters import dead_letter_record, now_ms
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+# (state key, catalog topic, event, stored state) -> (new state, [(catalog topic, event)])
+Handle = Callable[[str, str, Event, Any], tuple[Any, list[tuple[str, Event]]]]
+# (catalog topic, event) -> the state keys the event concerns (empty: nothing to do)
+Route = Callable[[str, Event], Sequence[str]]
+
+STATE_KEY = "state"
+
+
+@dataclass(frozen=True)
+class ProcessorLogic:
+    """What makes one processor: its spec, its pure reducer and (optionally) its routing."""
+
+    spec: ProcessorSpec
+    handle: Handle
+    route: Route | None = None
+
+
+@dataclass(frozen=True)
+class Emit:
+    """One record the step produces (output, dead letter or retry); ``topic`` is a catalog name."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An input record as it travels through a repartition topic, coordinates kept."""
+
+    topic: str  # actual topic it was read from (an input or the retry topic)
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    route_key: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": self.topic, "p": self.partition, "o": self.offset, "ts": self.timestamp_ms,
+            "k": _b64(self.key), "v": _b64(self.value),
+            "h": [[name, _b64(value)] for name, value in self.headers],
+            "r": self.route_key,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Envelope:
+        return cls(
+            data["t"], data["p"], data["o"], data["ts"], _unb64(data["k"]), _unb64(data["v"]),
+            [(name, _unb64(value) or b"") for name, value in data["h"]], data["r"],
+        )
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+class _EmitSerializer(Serializer):  # type: ignore[misc]
+    """Output topics get the Emit's bytes as they are (the step encoded them already)."""
+
+    def __call__(self, value: Emit, ctx: Any) -> bytes | None:
+        return value.value
+
+
+class ProcessorMetrics:
+    """Prometheus metrics of one processor process (own registry: no global state)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.events_in = Counter(
+            "backbone_processor_events_in", "Records read by a processor.",
+            ["processor", "topic"], registry=self.registry,
+        )
+        self.events_out = Counter(
+            "backbone_processor_events_out",
+            "Records written by a processor, by topic and outcome (output, dead_letter, retry, "
+            "requeued).", ["processor", "topic", "outcome"], registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "backbone_processor_dead_letters", "Dead letters written, by category.",
+            ["processor", "category"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "backbone_processor_latency_seconds",
+            "Time to process one record (decode, reduce, encode), without Kafka I/O.",
+            ["processor"], registry=self.registry,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0),
+        )
+
+    def serve(self, port: int) -> None:
+        """Serve /metrics on ``port`` (0: do nothing)."""
+        if port:
+            start_http_server(port, registry=self.registry)
+
+
+@dataclass
+class RetryGate:
+    """Pauses only the retry topic's partitions whose next record is not due yet."""
+
+    pause: Callable[[list[TopicPartition]], None]
+    resume: Callable[[list[TopicPartition]], None]
+    paused: dict[tuple[str, int], float] = field(default_factory=dict)  # -> resume at (epoch s)
+
+    def hold(self, topic: str, partition: int, until_ms: int) -> None:
+        if (topic, partition) not in self.paused:
+            self.pause([TopicPartition(topic, partition)])
+        self.paused[(topic, partition)] = until_ms / 1000
+
+    def release_due(self) -> None:
+        now = time.time()
+        for (topic, partition), at in list(self.paused.items()):
+            if at <= now:
+                del self.paused[(topic, partition)]
+                self.resume([TopicPartition(topic, partition)])
+
+
+class RecordStep:
+    """The per-record work of a processor: decode, reduce with state, encode; errors as data."""
+
+    def __init__(
+        self,
+        logic: ProcessorLogic,
+        serde: AvroSerde,
+        topics: ProcessorTopics,
+        policy: retry.RetryPolicy,
+        metrics: ProcessorMetrics,
+        gate: RetryGate | None = None,
+        clock_ms: Callable[[], int] = now_ms,
+    ) -> None:
+        self.logic = logic
+        self.spec = logic.spec
+        self.serde = serde
+        self.topics = topics
+        self.policy = policy
+        self.metrics = metrics
+        self.gate = gate
+        self.clock_ms = clock_ms
+        self.retry_topic = topics.name(self.spec.retry_topic)
+        self._by_actual = {topics.name(name): name for name in self.spec.input_topics}
+        self._outputs = {name: topics.topic(name) for name in self.spec.output_topics}
+        self._inputs = {name: topics.topic(name) for name in self.spec.input_topics}
+
+    # -- stage 1 (all processors): where a record stands -------------------------------------
+
+    def source_of(self, envelope: Envelope) -> str | Emit | BackboneError:
+        """The catalog topic to decode ``envelope`` as; an Emit when a retry is not due yet."""
+        if envelope.topic != self.retry_topic:
+            return self._by_actual.get(envelope.topic, envelope.topic)
+        not_before = retry.not_before_of(envelope.headers)
+        if not_before is not None and not_before > self.clock_ms():
+            if self.gate is not None:
+                self.gate.hold(envelope.topic, envelope.partition, not_before)
+            self.metrics.events_out.labels(self.spec.name, self.spec.retry_topic, "requeued").inc()
+            return Emit(self.spec.retry_topic, envelope.key, envelope.value, envelope.headers)
+        original = retry.original_topic_of(envelope.headers)
+        catalog = self.topics.catalog_name(original) if original else None
+        if catalog not in self._inputs:
+            return _NotOurs(
+                f"record at {envelope.topic}[{envelope.partition}]@{envelope.offset} names "
+                f"original topic {original!r}, which {self.spec.name} does not read; replay it "
+                "to the processor that owns that topic"
+            )
+        return catalog
+
+    def decode(self, catalog: str, envelope: Envelope) -> Event:
+        return self.serde.deserialize(self._inputs[catalog], envelope.value)
+
+    def route(self, envelope: Envelope) -> list[Envelope | Emit]:
+        """Stage 1 of routed processors: the envelopes to re-key (poison pills keep their key)."""
+        assert self.logic.route is not None
+        self.metrics.events_in.labels(self.spec.name, envelope.topic).inc()
+        source = self.source_of(envelope)
+        if isinstance(source, Emit):
+            return [source]
+        fallback = [_rekeyed(envelope, (envelope.key or b"").decode("utf-8", "replace"))]
+        if isinstance(source, BackboneError):
+            return fallback  # stage 2 dead-letters it with full context
+        try:
+            keys = self.logic.route(source, self.decode(source, envelope))
+        except Exception:
+            return fallback
+        return [_rekeyed(envelope, key) for key in dict.fromkeys(keys)]
+
+    # -- stage 2: the stateful step -----------------------------------------------------------
+
+    def process(self, envelope: Envelope, state: Any, *, counted: bool = True) -> list[Emit]:
+        """Everything one input record turns into, state updated only on success."""
+        started = time.perf_counter()
+        if counted:
+            self.metrics.events_in.labels(self.spec.name, envelope.topic).inc()
+        source = self.source_of(envelope)
+        if isinstance(source, Emit):
+            return [source]
+        stage = "decode"
+        try:
+            if isinstance(source, BackboneError):
+                raise source
+            event = self.decode(source, envelope)
+            stage = "reduce"
+            stored = state.get(STATE_KEY)
+            new_state, outputs = self.logic.handle(envelope.route_key, source, event, stored)
+            stage = "encode"
+            emits = [self._encode(topic, output, envelope) for topic, output in outputs]
+            if new_state != stored:
+                state.set(STATE_KEY, new_state)
+        except Exception as error:
+            emits = [self._failure(envelope, source, error, stage)]
+        for emit in emits:
+            self.metrics.events_out.labels(self.spec.name, emit.topic, _outcome(emit, self.spec)
+                                           ).inc()
+        self.metrics.latency.labels(self.spec.name).observe(time.perf_counter() - started)
+        return emits
+
+    def _encode(self, topic: str, event: Event, envelope: Envelope) -> Emit:
+        entry = self._outputs[topic]
+        key = entry.key_for(event)
+        correlation = _header(envelope.headers, CORRELATION_ID) or event.event_id
+        headers: Headers = [
+            ("event_id", event.event_id.encode()),
+            (CORRELATION_ID, correlation),
+            ("source_system", self.spec.name.encode()),
+        ]
+        traceparent = _header(envelope.headers, "traceparent")
+        if traceparent:
+            headers.append(("traceparent", traceparent))
+        return Emit(topic, None if key is None else key.encode(),
+                    self.serde.serialize(entry, event), headers)
+
+    def _failure(self, envelope: Envelope, source: str | BackboneError, error: BaseException,
+                 stage: str) -> Emit:
+        """A dead letter, or a retry for a transient failure with attempts left."""
+        category = categorize(error)
+        attempt = retry.attempt_of(envelope.headers) + 1
+        now = self.clock_ms()
+        original = source if isinstance(source, str) else envelope.topic
+        decision = retry.decide(self.policy, category, attempt, now, random.random())
+        if decision.retry:
+            headers = retry.retry_headers(
+                headers=envelope.headers, original_topic=self.topics.name(original),
+                partition=envelope.partition, offset=envelope.offset,
+                timestamp_ms=envelope.timestamp_ms, attempt=attempt,
+                not_before_ms=decision.not_before_ms, first_failure_ms=now,
+            )
+            log.info("%s: transient failure on %s, %s", self.spec.name, original, decision.reason)
+            return Emit(self.spec.retry_topic, envelope.key, envelope.value, headers)
+        if category is Category.UNEXPECTED:
+            log.exception("%s: unexpected failure at stage %s", self.spec.name, stage,
+                          exc_info=error)
+        key, value, headers = dead_letter_record(
+            key=envelope.key, value=envelope.value, original_topic=self.topics.name(original),
+            partition=envelope.partition, offset=envelope.offset,
+            timestamp_ms=envelope.timestamp_ms, processor=self.spec.name, stage=stage,
+            error=error, attempt=attempt, first_failure_ms=now,
+            business_key=envelope.route_key or None,
+            correlation_id=(_header(envelope.headers, CORRELATION_ID) or b"").decode(
+                "utf-8", "replace") or None,
+            headers=envelope.headers, last_failure_ms=now,
+        )
+        self.metrics.dead_letters.labels(self.spec.name, category.value).inc()
+        return Emit(self.spec.dlq_topic, key, value, headers)
+
+
+class _NotOurs(BackboneError):
+    """A retry-topic record whose original topic this processor does not read."""
+
+    category = Category.MISSING_REFERENCE
+
+
+def _rekeyed(envelope: Envelope, key: str) -> Envelope:
+    return Envelope(envelope.topic, envelope.partition, envelope.offset, envelope.timestamp_ms,
+                    envelope.key, envelope.value, envelope.headers, key)
+
+
+def _header(headers: Iterable[tuple[str, bytes | None]], name: str) -> bytes | None:
+    found = None
+    for key, value in headers:
+        if key == name:
+            found = value
+    return found
+
+
+def _outcome(emit: Emit, spec: ProcessorSpec) -> str:
+    if emit.topic == spec.dlq_topic:
+        return "dead_letter"
+    if emit.topic == spec.retry_topic:
+        return "retry"
+    return "output"
+
+
+def _envelope_from_context(value: bytes | None, key: bytes | None, timestamp: int,
+                           headers: Any) -> Envelope:
+    ctx = message_context()
+    return Envelope(
+        ctx.topic, ctx.partition, ctx.offset, timestamp, key, value,
+        [(name, raw if raw is not None else b"") for name, raw in headers or ()],
+        (key or b"").decode("utf-8", "replace"),
+    )
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How a processor process runs (from settings; tests override topics and groups)."""
+
+    bootstrap_servers: str
+    consumer_group: str
+    state_dir: Path
+    commit_interval_s: float = 1.0
+    retry_policy: retry.RetryPolicy = retry.RetryPolicy()
+    topics: ProcessorTopics = ProcessorTopics()
+    loglevel: str | None = "WARNING"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, spec: ProcessorSpec, bootstrap_servers: str,
+                      **overrides: Any) -> EngineOptions:
+        options = cls(
+            bootstrap_servers=bootstrap_servers,
+            consumer_group=f"{settings.processor_consumer_group_prefix}{spec.name}",
+            state_dir=settings.processor_state_dir or settings.state_dir / "processors",
+            commit_interval_s=settings.processor_commit_interval_s,
+            retry_policy=retry.RetryPolicy(
+                max_attempts=settings.retry_max_attempts,
+                initial_delay_ms=settings.retry_initial_delay_ms,
+                max_delay_ms=max(settings.retry_max_delay_ms, settings.retry_initial_delay_ms),
+            ),
+        )
+        return dataclasses.replace(options, **overrides)
+
+
+def build_application(
+    logic: ProcessorLogic,
+    serde: AvroSerde,
+    options: EngineOptions,
+    metrics: ProcessorMetrics | None = None,
+) -> tuple[Application, RecordStep]:
+    """The Quix application running ``logic`` with backbone's settings, ready for ``run``."""
+    spec = logic.spec
+    topics = options.topics
+    app = Application(
+        broker_address=options.bootstrap_servers,
+        consumer_group=options.consumer_group,
+        # a new processor starts from the beginning of its inputs: state is rebuilt from facts
+        auto_offset_reset="earliest",
+        processing_guarantee="exactly-once",
+        commit_interval=options.commit_interval_s,
+        state_dir=options.state_dir,
+        use_changelog_topics=True,
+        # never delete local state behind the operator's back (see the module docstring)
+        auto_recover_from_source_offset_out_of_range=False,
+        loglevel=options.loglevel,
+        # the catalog (`backbone topics apply`) creates inputs and outputs; Quix still creates its
+        # own changelog and repartition topics
+        auto_create_topics=True,
+    )
+    consumer = app._consumer
+    gate = RetryGate(pause=consumer.pause, resume=consumer.resume)
+    step = RecordStep(logic, serde, topics, options.retry_policy,
+                      metrics or ProcessorMetrics(), gate)
+
+    def bytes_topic(name: str) -> Any:
+        return app.topic(name, key_deserializer="bytes", value_deserializer="bytes",
+                         key_serializer="bytes", value_serializer=_EmitSerializer())
+
+    sources = [bytes_topic(topics.name(name)) for name in (*spec.input_topics, spec.retry_topic)]
+    out = {name: bytes_topic(topics.name(name))
+           for name in (*spec.output_topics, spec.dlq_topic, spec.retry_topic)}
+    sdf = app.dataframe(sources[0])
+    for source in sources[1:]:
+        sdf = sdf.concat(app.dataframe(source))
+    sdf = sdf.apply(_envelope_from_context, metadata=True)
+    if logic.route is not None:
+        routed = sdf.apply(step.route, expand=True)
+        # records not due yet go back to the retry topic straight away
+        requeue = routed.filter(lambda item: isinstance(item, Emit))
+        requeue.set_headers(lambda value, key, ts, headers: value.headers).to_topic(
+            out[spec.retry_topic], key=lambda value: value.key)
+        sdf = routed.filter(lambda item: isinstance(item, Envelope)).apply(
+            lambda envelope: envelope.to_json()
+        ).group_by(lambda data: data["r"], name="state-key", key_serializer="str",
+                   key_deserializer="str")
+        sdf = sdf.apply(Envelope.from_json)
+        sdf = sdf.apply(lambda envelope, state: step.process(envelope, state, counted=False),
+                        stateful=True, expand=True)
+    else:
+        sdf = sdf.apply(step.process, stateful=True, expand=True)
+    sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
+    sdf.to_topic(lambda value, key, ts, headers: out[value.topic], key=lambda value: value.key)
+    app._dataframe_registry.register_periodic_task(gate.release_due)
+    return app, step
+
+
+def run(app: Application, until_idle_s: float | None = None) -> None:
+    """Run until stopped (SIGTERM/SIGINT) or, with ``until_idle_s``, until no input for that long."""
+    if until_idle_s:
+        app.run(timeout=until_idle_s, collect=False)
+    else:
+        app.run()

@@ -1,0 +1,31 @@
+"""The order_fulfillment processor: PO, acknowledgement, ASN and receipt events -> OrderLineStatus."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from backbone.events import Event
+from backbone.settings import Settings
+from processors.api import processor
+from processors.engine import ProcessorLogic
+from processors.order_fulfillment.logic import route
+from processors.order_fulfillment.state import FulfillmentRules, apply
+
+SPEC = processor("order-fulfillment")
+STATUS_TOPIC = "procurement.order-line-status.v1"
+
+
+def handle(rules: FulfillmentRules, key: str, topic: str, event: Event,
+           stored: dict[str, Any] | None) -> tuple[dict[str, Any], list[tuple[str, Event]]]:
+    state, status = apply(stored, key, event, rules)
+    return state, [] if status is None else [(STATUS_TOPIC, status)]
+
+
+def rules_from(settings: Settings) -> FulfillmentRules:
+    return FulfillmentRules(ack_sla=timedelta(hours=settings.order_ack_sla_hours))
+
+
+def logic(rules: FulfillmentRules) -> ProcessorLogic:
+    return ProcessorLogic(SPEC, partial(handle, rules), route)

@@ -1,0 +1,10 @@
+"""`python -m processors.shipment_status [--until-idle S]`: same as `backbone process shipment-status`."""
+
+from __future__ import annotations
+
+import sys
+
+from processors.cli import app
+
+if __name__ == "__main__":
+    app(["shipment-status", *sys.argv[1:]])

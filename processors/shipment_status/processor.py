@@ -1,0 +1,67 @@
+"""The shipment_status processor: raw ShipmentMilestone events to one ShipmentStatus per shipment.
+
+The milestone model itself is the pure reducer in :mod:`processors.shipment_status.state` with the
+mapping tables of :mod:`processors.shipment_status.mapping` (shared with ``backbone shipments
+normalize``); this module binds them to the engine: state per ``carrier:tracking`` key is the last
+ShipmentStatus plus the reducer's small memory, as a JSON dict in Quix state. An unmapped code
+raises UnknownCodeError, which the engine files as an UNKNOWN_CODE dead letter; a duplicate emits
+nothing; every other event emits the shipment's new status.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from backbone.events import Event
+from backbone.events.logistics import ShipmentMilestone, ShipmentStatus
+from backbone.serde import AvroSerde
+from backbone.settings import Settings
+from backbone.topics import Topic
+from processors.api import processor
+from processors.engine import ProcessorLogic
+from processors.shipment_status.mapping import StatusMappings, load_mappings
+from processors.shipment_status.state import ShipmentMemory, apply
+
+SPEC = processor("shipment-status")
+STATUS_TOPIC = "logistics.shipment-status.v1"
+MAPPINGS_ENV = "BACKBONE_STATUS_MAPPINGS"
+
+
+def mappings_path(settings: Settings | None = None) -> Path | None:
+    """The operator's override file (BACKBONE_STATUS_MAPPINGS), if any."""
+    configured = getattr(settings, "status_mappings", None) if settings is not None else None
+    text = configured or os.environ.get(MAPPINGS_ENV)
+    return Path(text) if text else None
+
+
+def current_mappings(settings: Settings | None = None) -> StatusMappings:
+    """The shipped tables with the operator's overrides, read now."""
+    return load_mappings(mappings_path(settings))
+
+
+def handle(mappings: StatusMappings, key: str, topic: str, event: Event,
+           stored: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[tuple[str, Event]]]:
+    """One milestone applied to the stored status of its shipment."""
+    assert isinstance(event, ShipmentMilestone)
+    status = ShipmentStatus.from_json_dict(stored["status"]) if stored else None
+    memory = ShipmentMemory.from_dict(stored["memory"]) if stored else None
+    outcome = apply(status, event, mappings, memory)
+    if outcome.duplicate:
+        return stored, []
+    new_state = {"status": outcome.status.to_json_dict(), "memory": outcome.memory.to_dict()}
+    return new_state, [(STATUS_TOPIC, outcome.status)]
+
+
+def logic(mappings: StatusMappings) -> ProcessorLogic:
+    return ProcessorLogic(SPEC, partial(handle, mappings))
+
+
+def check(topic: Topic, value: bytes | None, serde: AvroSerde) -> None:
+    """Stateless check for ``dlq replay --dry-run``: decodes and maps the code with the tables
+    and overrides as they are now; raises what the processor would dead-letter the record for."""
+    event = serde.deserialize(topic, value)
+    assert isinstance(event, ShipmentMilestone)
+    current_mappings().resolve(event.raw_status)

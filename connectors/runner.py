@@ -266,8 +266,10 @@ def run_command(connector: SourceConnector, *, once: bool, routes: Sequence[str]
     store = KafkaOffsetStore(where.bootstrap_servers, topic=offsets_topic or OFFSETS_TOPIC)
     try:
         store.load()
-        with EventPublisher(where.bootstrap_servers, serde(settings),
-                            flush_timeout_s=settings.publish_flush_timeout_s) as publisher:
+        events_serde = serde(settings)
+        with events_serde.registry, EventPublisher(
+                where.bootstrap_servers, events_serde,
+                flush_timeout_s=settings.publish_flush_timeout_s) as publisher:
             runner = SourceRunner(connector, publisher, store,
                                   bootstrap_servers=where.bootstrap_servers, routes=topics,
                                   batch_size=batch_size)

@@ -1,4 +1,4 @@
-"""The processors' front door for other stages: which processors exist, their topics, and a dry check.
+"""The processors' front door: which processors exist, their topics, and a dry check.
 
 ``processor(name)`` returns a :class:`ProcessorSpec`: the catalog topics a processor reads and
 writes and ``check(topic, value, serde)``, which runs the processor's *stateless* logic (decode,

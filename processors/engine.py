@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -121,11 +121,12 @@ def _unb64(text: str | None) -> bytes | None:
     return None if text is None else base64.b64decode(text)
 
 
-class _EmitSerializer(Serializer):  # type: ignore[misc]
+class _EmitSerializer(Serializer):
     """Output topics get the Emit's bytes as they are (the step encoded them already)."""
 
-    def __call__(self, value: Emit, ctx: Any) -> bytes | None:
-        return value.value
+    def __call__(self, *args: Any, **kwargs: Any) -> str | bytes:
+        emit: Emit = args[0]
+        return emit.value  # type: ignore[return-value]  # None is a tombstone, never emitted
 
 
 class ProcessorMetrics:
@@ -238,14 +239,15 @@ class RecordStep:
         source = self.source_of(envelope)
         if isinstance(source, Emit):
             return [source]
-        fallback = [_rekeyed(envelope, (envelope.key or b"").decode("utf-8", "replace"))]
+        own_key = (envelope.key or b"").decode("utf-8", "replace")
+        fallback: list[Envelope | Emit] = [_rekeyed(envelope, own_key)]
         if isinstance(source, BackboneError):
             return fallback  # stage 2 dead-letters it with full context
         try:
             keys = self.logic.route(source, self.decode(source, envelope))
         except Exception:
             return fallback
-        return [_rekeyed(envelope, key) for key in dict.fromkeys(keys)]
+        return [*(_rekeyed(envelope, key) for key in dict.fromkeys(keys))]
 
     # -- stage 2: the stateful step -----------------------------------------------------------
 
@@ -280,7 +282,7 @@ class RecordStep:
     def _encode(self, topic: str, event: Event, envelope: Envelope) -> Emit:
         entry = self._outputs[topic]
         key = entry.key_for(event)
-        correlation = _header(envelope.headers, CORRELATION_ID) or event.event_id
+        correlation = _header(envelope.headers, CORRELATION_ID) or event.event_id.encode()
         headers: Headers = [
             ("event_id", event.event_id.encode()),
             (CORRELATION_ID, correlation),
@@ -371,9 +373,9 @@ class EngineOptions:
     consumer_group: str
     state_dir: Path
     commit_interval_s: float = 1.0
-    retry_policy: retry.RetryPolicy = retry.RetryPolicy()
-    topics: ProcessorTopics = ProcessorTopics()
-    loglevel: str | None = "WARNING"
+    retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
+    topics: ProcessorTopics = field(default_factory=ProcessorTopics)
+    loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
 
     @classmethod
     def from_settings(cls, settings: Settings, spec: ProcessorSpec, bootstrap_servers: str,
@@ -455,7 +457,7 @@ def build_application(
 
 
 def run(app: Application, until_idle_s: float | None = None) -> None:
-    """Run until stopped (SIGTERM/SIGINT) or, with ``until_idle_s``, until no input for that long."""
+    """Run until stopped (SIGTERM/SIGINT) or, with ``until_idle_s``, until idle that long."""
     if until_idle_s:
         app.run(timeout=until_idle_s, collect=False)
     else:

@@ -6,12 +6,14 @@ the ``backbone.commands`` entry-point group in pyproject.toml, loaded when the C
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from importlib.metadata import entry_points
 
 import typer
 
-from backbone.cli import events, schemas, stack, topics
+from backbone.cli import asyncapi, events, schemas, stack, topics
 
 app = typer.Typer(
     name="backbone",
@@ -25,6 +27,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
 app.command("tail")(events.tail)
 app.command("publish")(events.publish)
+app.command("asyncapi")(asyncapi.asyncapi)
 
 
 def _add_stage_commands(root: typer.Typer) -> None:
@@ -42,5 +45,11 @@ def _add_stage_commands(root: typer.Typer) -> None:
 
 
 def main() -> None:
+    # authlib (pulled in by confluent-kafka's schema_registry, which quixstreams imports) warns
+    # about itself on import, after installing an "always" filter for its warnings at import
+    # time; ours goes in front of that one. A user of the CLI can do nothing about it.
+    with contextlib.suppress(ImportError):
+        import authlib.deprecate  # noqa: F401
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
     _add_stage_commands(app)
     app()

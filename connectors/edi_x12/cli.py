@@ -7,6 +7,7 @@ ingest: the inbox loop of `connectors.edi_x12.ingest` (publish, 997/999, process
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -106,8 +107,7 @@ def ingest(
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    try:
+    # Ctrl-C between two files is the documented way to stop the loop.
+    with contextlib.suppress(KeyboardInterrupt):
         inbox_loop.run(poll_interval, should_stop=lambda: stopping)
-    except KeyboardInterrupt:
-        pass
     raise typer.Exit(OK)

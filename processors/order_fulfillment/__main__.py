@@ -1,4 +1,4 @@
-"""`python -m processors.order_fulfillment [--until-idle S]`: same as `backbone process order-fulfillment`."""
+"""`python -m processors.order_fulfillment`: same as `backbone process order-fulfillment`."""
 
 from __future__ import annotations
 

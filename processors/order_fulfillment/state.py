@@ -1,4 +1,4 @@
-"""Order-line fulfillment as a pure reducer: (PO state, event) -> (PO state, OrderLineStatus | None).
+"""Order-line fulfillment as a pure reducer: (state, event) -> (state, OrderLineStatus | None).
 
 CANONICAL_MODEL.md, order-line state: per PO line keep ordered, acknowledged (by status),
 shipped, received and invoiced quantities in the base unit (``Quantity.base_value``, else the
@@ -79,10 +79,11 @@ def empty_state(po_number: str) -> dict[str, Any]:
 
 
 def _line(state: dict[str, Any], number: str) -> dict[str, Any]:
-    return state["lines"].setdefault(number, {
+    line: dict[str, Any] = state["lines"].setdefault(number, {
         "sku": None, "uom": "EA", "ordered": "0", "acks": {}, "ack_at": None,
         "cancelled": False, "rejected": False,
     })
+    return line
 
 
 def apply(state: dict[str, Any] | None, po_number: str, event: Event,
@@ -191,9 +192,10 @@ def _receipt(state: dict[str, Any], event: GoodsReceipt) -> None:
 def _match_line(state: dict[str, Any], line_ref: str | None, sku: str | None) -> str:
     if line_ref and line_ref in state["lines"]:
         return line_ref
-    for number, line in state["lines"].items():
+    lines: dict[str, dict[str, Any]] = state["lines"]
+    for known, line in lines.items():
         if sku and line["sku"] == sku:
-            return number
+            return known
     number = line_ref or f"sku:{sku}"
     _line(state, number)["sku"] = sku
     return number

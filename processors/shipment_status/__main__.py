@@ -1,4 +1,4 @@
-"""`python -m processors.shipment_status [--until-idle S]`: same as `backbone process shipment-status`."""
+"""`python -m processors.shipment_status`: same as `backbone process shipment-status`."""
 
 from __future__ import annotations
 

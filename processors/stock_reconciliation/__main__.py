@@ -1,4 +1,4 @@
-"""`python -m processors.stock_reconciliation [--until-idle S]`: same as `backbone process stock-reconciliation`."""
+"""`python -m processors.stock_reconciliation`: same as `backbone process stock-reconciliation`."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def relay_in_process(url: str, topics: ConnectTopics, bootstrap: str, registry: 
     store = KafkaOffsetStore(bootstrap, topic=topics.offsets)
     store.load()
     connector = ErpOutboxConnector(url, dead_letter_topic=topics.dead_letters)
-    with EventPublisher(bootstrap, AvroSerde(SchemaRegistry(registry))) as publisher:
+    with SchemaRegistry(registry) as schemas, \
+            EventPublisher(bootstrap, AvroSerde(schemas)) as publisher:
         SourceRunner(connector, publisher, store, bootstrap_servers=bootstrap,
                      routes=parse_routes([f"{k}={v}" for k, v in topics.events.items()]),
                      batch_size=2000).run(once=True)
@@ -88,12 +89,13 @@ def test_100k_rows_relayed_none_lost_none_duplicated(
     assert len(ids) == 100_000, f"{len(ids)} events for 100000 rows"
     assert set(ids) == expected_ids(rows)
     # event ids are uuid5(idempotency key): check the key itself on a sample of decoded events
-    serde = AvroSerde(SchemaRegistry(registry_url))
     target = parse_routes([f"InventorySnapshot={connect_topics.events['InventorySnapshot']}"])
-    for message in messages[::997]:
-        event = serde.deserialize(target["InventorySnapshot"], message.value())
-        assert event.idempotency_key.removeprefix("erp:outbox:") in rows
-        assert event.event_id == event_id_for(event.idempotency_key)
+    with SchemaRegistry(registry_url) as schemas:
+        serde = AvroSerde(schemas)
+        for message in messages[::997]:
+            event = serde.deserialize(target["InventorySnapshot"], message.value())
+            assert event.idempotency_key.removeprefix("erp:outbox:") in rows
+            assert event.event_id == event_id_for(event.idempotency_key)
     with psycopg.connect(erp_db) as connection:
         left = connection.execute(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
@@ -152,12 +154,13 @@ def test_two_relays_on_one_database_never_publish_a_row_twice(
     ids = event_ids(messages)
     assert len(ids) == 20_000 and set(ids) == expected_ids(rows)
     # per aggregate, events appear in outbox order even with two relays sharing the rows
-    serde = AvroSerde(SchemaRegistry(registry_url))
     route = parse_routes([f"InventorySnapshot={topic}"])["InventorySnapshot"]
     seq_by_key: dict[str, list[int]] = defaultdict(list)
-    for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
-        event = serde.deserialize(route, message.value())
-        seq_by_key[str(message.key())].append(rows[event.idempotency_key.split(":")[-1]])
+    with SchemaRegistry(registry_url) as schemas:
+        serde = AvroSerde(schemas)
+        for message in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+            event = serde.deserialize(route, message.value())
+            seq_by_key[str(message.key())].append(rows[event.idempotency_key.split(":")[-1]])
     assert all(seqs == sorted(seqs) for seqs in seq_by_key.values())
 
 

@@ -3,8 +3,9 @@ SupplierAcknowledgement: header ack type (587) and, per line, every ACK (668) it
 
 A line may carry several ACK segments (split quantities: part accepted, part backordered);
 each becomes one LineAck. ACK04/05 dates: 010/068/069 are ship dates, 002/017/067/079
-delivery dates. ACK27-29 (code list qualifier, industry codes) are kept as `reason_raw` "<27>:<28>:<29>"
-because partners put their reason codes there (node-x12 855: `BI*ACK*CW` -> "BI:ACK:CW").
+delivery dates. ACK27-29 (code list qualifier, industry codes) are kept as `reason_raw`
+"<27>:<28>:<29>" because partners put their reason codes there (node-x12 855: `BI*ACK*CW`
+-> "BI:ACK:CW").
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ with its "00" application identifier); MAN CP / SM are carrier / shipper package
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from backbone.events import (
     AdvanceShipNotice,
@@ -194,7 +195,7 @@ def _descendants(node: _Node) -> list[_Node]:
 class _OrderDraft:
     hl_id: str | None
     po_number: str
-    po_date: object = None
+    po_date: date | None = None
     units: list[HandlingUnit] = field(default_factory=list)
     items: list[AsnItem] = field(default_factory=list)
 
@@ -238,14 +239,14 @@ def _orders(ctx: SetContext, nodes: list[_Node], asn_id: str) -> list[AsnOrder]:
                     draft.units.append(unit)
         elif node.level == "I":
             orders_for(node)[0].items.append(_item(ctx, node))
-    ordered = [d for d in drafts.values()]
+    ordered = list(drafts.values())
     if fallback is not None:
         ordered.append(fallback)
     if not ordered:
         raise ctx.fail(None, "the ASN names no order (no HL O level, no PRF) and no item",
                        "an 856 must ship something")
     return [
-        AsnOrder(hl_id=d.hl_id, po_number=d.po_number, po_date=d.po_date,  # type: ignore[arg-type]
+        AsnOrder(hl_id=d.hl_id, po_number=d.po_number, po_date=d.po_date,
                  handling_units=tuple(d.units), items=tuple(d.items))
         for d in ordered
     ]

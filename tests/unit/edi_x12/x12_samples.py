@@ -22,9 +22,10 @@ def build(set_id: str, *segments: str, version: str = "004010", control: str = "
     """One interchange, one group, one set of `segments` ('*' elements, no terminators)."""
     st = [f"ST*{set_id}*0001", *segments]
     st.append(f"SE*{len(st) + 1}*0001")
+    repetition = "^" if version >= "004030" else "U"
+    isa_version = "00501" if version.startswith("005") else "00401"
     isa = (f"ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*OURCO          *260102*0304*"
-           f"{'^' if version >= '004030' else 'U'}*{'00501' if version.startswith('005') else '00401'}"
-           f"*{control}*0*P*>")
+           f"{repetition}*{isa_version}*{control}*0*P*>")
     lines = [isa, f"GS*{_FUNCTIONAL_IDS[set_id]}*{sender}*OURCO*20260102*0304*77*X*{version}",
              *st, "GE*1*77", f"IEA*1*{control}"]
     return ("~\n".join(lines) + "~\n").encode()

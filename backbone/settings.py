@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default=30.0, description="Upper bound on waiting for outstanding deliveries at shutdown."
     )
 
+    log_level: str = Field(default="INFO", description="Level of backbone's logs on stderr.")
+    log_format: str = Field(
+        default="json", description="json (one object per line, with trace ids) or text."
+    )
+
     webhook_secret: SecretStr | None = Field(
         default=None, description='Standard Webhooks secret, "whsec_<base64 key>".'
     )

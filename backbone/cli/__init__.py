@@ -13,7 +13,9 @@ from importlib.metadata import entry_points
 
 import typer
 
+from backbone import logs
 from backbone.cli import asyncapi, events, schemas, stack, topics
+from backbone.settings import load_settings
 
 app = typer.Typer(
     name="backbone",
@@ -51,5 +53,7 @@ def main() -> None:
     with contextlib.suppress(ImportError):
         import authlib.deprecate  # noqa: F401
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    settings = load_settings()
+    logs.configure(settings.log_level, json_lines=settings.log_format != "text")
     _add_stage_commands(app)
     app()

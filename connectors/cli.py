@@ -14,3 +14,8 @@ from connectors.wms_feed.cli import wms_feed  # noqa: E402
 
 app.command("erp-outbox")(erp_outbox)
 app.command("wms-feed")(wms_feed)
+
+# -- carrier-webhooks (options in connectors/carrier_webhooks/cli.py) ---------------------------
+from connectors.carrier_webhooks.cli import carrier_webhooks  # noqa: E402
+
+app.command("carrier-webhooks")(carrier_webhooks)

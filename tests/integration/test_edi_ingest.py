@@ -175,3 +175,25 @@ def _dead_letters(bootstrap: str, name: str, group: str) -> list[tuple[bytes, di
     finally:
         consumer.close()
     return found
+
+
+def test_undelivered_events_send_the_file_to_failed_and_leave_the_ledger_alone(
+    tmp_path: Path, serde: AvroSerde,
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    data = with_control_number((CORPUS_DIR / "node-x12__855.edi").read_bytes(),
+                               f"{random.randrange(10**8, 10**9)}")
+    (inbox / "po-ack.edi").write_bytes(data)
+    # Nothing listens on port 1: no delivery report can come back within the flush timeout.
+    publisher = EventPublisher("127.0.0.1:1", serde, flush_timeout_s=1.0,
+                               **{"message.timeout.ms": 1500})
+    dead_letters = DeadLetters("127.0.0.1:1")
+    (outcome,) = EdiInbox(inbox, publisher, dead_letters, flush_timeout_s=1.0,
+                          log=lambda _: None).run_once()
+    assert outcome.quarantined
+    assert outcome.moved_to == tmp_path / "failed" / "po-ack.edi"
+    report = (tmp_path / "failed" / "po-ack.edi.error.txt").read_text()
+    assert "events not delivered" in report and "move the file back to the inbox" in report
+    assert not (tmp_path / "state" / "edi-interchanges.json").exists()
+    assert not (tmp_path / "outbound").exists()

@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     )
     stock_sites: dict[str, str] = Field(
         default_factory=dict,
-        description='Ship-to party id (e.g. GLN) -> our site id, JSON: {"0078742035260": "DC-ATL-01"}.',
+        description='Ship-to party id (e.g. GLN) -> our site id, JSON: '
+        '{"0078742035260": "DC-ATL-01"}.',
     )
     # --- end stream processors ---
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
+from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.testclient import TestClient
+from starlette.applications import Starlette
 
 from backbone.errors import PublishError
 from backbone.events import ShipmentMilestone
@@ -58,12 +61,32 @@ def sink() -> MemorySink:
     return MemorySink()
 
 
+class Client:
+    """Requests to the app in process (httpx's ASGI transport; no server, no lifespan)."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._send("POST", path, **kwargs)
+
+    def get(self, path: str) -> httpx.Response:
+        return self._send("GET", path)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await client.request(method, path, **kwargs)
+
+        return asyncio.run(send())
+
+
 @pytest.fixture
-def client(sink: MemorySink) -> Iterator[TestClient]:
+def client(sink: MemorySink) -> Client:
     settings = Settings(webhook_secret=SecretStr(SECRET), webhook_max_body_bytes=4096,
                         webhook_rate_per_s=0)
-    with TestClient(build_app(sink, settings, clock=Clock(wall=lambda: NOW))) as test_client:
-        yield test_client
+    return Client(build_app(sink, settings, clock=Clock(wall=lambda: NOW)))
 
 
 def _signed(webhook_id: str, body: bytes = BODY) -> dict[str, str]:
@@ -72,7 +95,7 @@ def _signed(webhook_id: str, body: bytes = BODY) -> dict[str, str]:
             "webhook-signature": signature, "content-type": "application/json"}
 
 
-def test_accepted_then_duplicate(client: TestClient, sink: MemorySink) -> None:
+def test_accepted_then_duplicate(client: Client, sink: MemorySink) -> None:
     first = client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_1"))
     assert first.status_code == 200, first.text
     assert first.json()["events"] == 1
@@ -81,13 +104,13 @@ def test_accepted_then_duplicate(client: TestClient, sink: MemorySink) -> None:
     assert (len(sink.archived), len(sink.published)) == (1, 1)
 
 
-def test_unknown_source_names_the_known_ones(client: TestClient) -> None:
+def test_unknown_source_names_the_known_ones(client: Client) -> None:
     answer = client.post("/webhooks/dhl", content=BODY, headers=_signed("msg_1"))
     assert answer.status_code == 404
     assert "easypost, fedex, ups, usps" in answer.json()["error"]
 
 
-def test_wrong_content_type_is_415(client: TestClient, sink: MemorySink) -> None:
+def test_wrong_content_type_is_415(client: Client, sink: MemorySink) -> None:
     headers = {**_signed("msg_1"), "content-type": "text/plain"}
     answer = client.post("/webhooks/easypost", content=BODY, headers=headers)
     assert answer.status_code == 415 and "application/json" in answer.json()["error"]
@@ -96,9 +119,9 @@ def test_wrong_content_type_is_415(client: TestClient, sink: MemorySink) -> None
     assert sink.archived == []
 
 
-def test_body_over_the_limit_without_content_length_is_413(client: TestClient,
+def test_body_over_the_limit_without_content_length_is_413(client: Client,
                                                             sink: MemorySink) -> None:
-    def chunks() -> Iterator[bytes]:
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(10):
             yield b" " * 1000
 
@@ -107,7 +130,7 @@ def test_body_over_the_limit_without_content_length_is_413(client: TestClient,
     assert sink.archived == []
 
 
-def test_kafka_down_is_503_and_the_id_stays_unseen(client: TestClient, sink: MemorySink) -> None:
+def test_kafka_down_is_503_and_the_id_stays_unseen(client: Client, sink: MemorySink) -> None:
     sink.down = True
     answer = client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_1"))
     assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
@@ -117,7 +140,7 @@ def test_kafka_down_is_503_and_the_id_stays_unseen(client: TestClient, sink: Mem
     assert (retried.status_code, retried.json()["status"]) == (200, "accepted")
 
 
-def test_payload_without_usable_events_is_400_after_archiving(client: TestClient,
+def test_payload_without_usable_events_is_400_after_archiving(client: Client,
                                                               sink: MemorySink) -> None:
     body = json.dumps({"object": "Tracker", "carrier": "UPS", "tracking_details": []}).encode()
     answer = client.post("/webhooks/easypost", content=body, headers=_signed("msg_1", body))
@@ -127,14 +150,14 @@ def test_payload_without_usable_events_is_400_after_archiving(client: TestClient
     assert [raw.body for raw in sink.archived] == [body] and sink.published == []
 
 
-def test_unknown_status_code_is_kept_raw(client: TestClient, sink: MemorySink) -> None:
+def test_unknown_status_code_is_kept_raw(client: Client, sink: MemorySink) -> None:
     body = BODY.replace(b"in_transit", b"teleported")
     answer = client.post("/webhooks/easypost", content=body, headers=_signed("msg_1", body))
     assert answer.status_code == 200
     assert [e.raw_status.code for e in sink.published] == ["teleported"]
 
 
-def test_metrics_count_outcomes(client: TestClient) -> None:
+def test_metrics_count_outcomes(client: Client) -> None:
     client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_1"))
     client.post("/webhooks/easypost", content=BODY, headers={**_signed("msg_2"),
                                                              "webhook-signature": "v1,AAAA"})
@@ -172,8 +195,8 @@ def test_seen_webhooks_forget_the_least_recent_and_never_a_failure() -> None:
 def test_rate_limit_answers_429_with_retry_after(sink: MemorySink) -> None:
     settings = Settings(webhook_secret=SecretStr(SECRET), webhook_rate_per_s=1)
     frozen = Clock(wall=lambda: NOW, monotonic=lambda: 100.0)
-    with TestClient(build_app(sink, settings, clock=frozen)) as client:
-        first = client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_1"))
-        second = client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_2"))
+    client = Client(build_app(sink, settings, clock=frozen))
+    first = client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_1"))
+    second = client.post("/webhooks/easypost", content=BODY, headers=_signed("msg_2"))
     assert (first.status_code, second.status_code) == (200, 429)
     assert second.headers["retry-after"] == "1"

@@ -33,7 +33,7 @@ test: install ## the whole suite against a real broker and registry
 
 .PHONY: demo
 demo: install ## start the local stack, run the bundled samples end to end, print a summary
-	$(BIN)/python -m backbone.demo
+	$(BIN)/python -m demo
 
 .PHONY: bench
 bench: install ## run every benchmark and write bench/results.json

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         description='Ship-to party id (e.g. GLN) -> our site id, JSON: '
         '{"0078742035260": "DC-ATL-01"}.',
     )
+    processor_topic_prefix: str | None = Field(
+        default=None,
+        description="Run processors on <prefix>.<catalog name> topics instead of the catalog's "
+        "own (tests, staging side by side with production).",
+    )
     # --- end stream processors ---
 
     # --- Carrier tracking intake (processors/shipment_status, connectors/carrier_webhooks) ---

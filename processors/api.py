@@ -136,6 +136,7 @@ _PROCESSORS: Mapping[str, ProcessorSpec] = MappingProxyType({
                 "procurement.supplier-ack.v1",
                 "procurement.asn.v1",
                 "inventory.receipt.v1",
+                "finance.invoice.v1",
             ),
             ("procurement.order-line-status.v1",),
         ),

@@ -1,4 +1,4 @@
-"""The order_fulfillment processor: PO, ack, ASN and receipt events -> OrderLineStatus."""
+"""The order_fulfillment processor: PO, ack, ASN, receipt and invoice events -> OrderLineStatus."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ shipped, received and invoiced quantities in the base unit (``Quantity.base_valu
 value as stated); the state is DERIVED from them, never mapped:
 
     CANCELLED  cancel change, deleted line, or an acknowledgement rejecting the whole line
+    INVOICED   received >= ordered and invoiced >= ordered
     RECEIVED / PARTIALLY_RECEIVED   received >= ordered / received > 0
     SHIPPED / PARTIALLY_SHIPPED     shipped >= ordered / shipped > 0
     ACCEPTED | ACCEPTED_WITH_CHANGES | BACKORDERED | ACKNOWLEDGED   by the acknowledged statuses
@@ -15,8 +16,8 @@ Flags: ``ack_overdue`` when no acknowledgement came within the SLA after the ord
 clock, so a replay gives the same answer); ``over_shipped`` when shipped > ordered;
 ``asn_receipt_mismatch`` when what receipts of an ASN count differs from what that ASN shipped.
 
-Robust to real feeds: events are de-duplicated by ``event_id``; an ASN or a receipt sent again
-REPLACES its earlier quantities (kept per asn_id / receipt_id); an acknowledgement older than the
+Robust to real feeds: events are de-duplicated by ``event_id``; an ASN, a receipt or an invoice
+sent again REPLACES its earlier quantities (kept per asn_id / receipt_id / invoice_number); an acknowledgement older than the
 one applied to a line is ignored; events before the PO itself are kept (lines appear with
 ordered 0) and nothing is emitted until the buyer is known. State is a JSON dict.
 """
@@ -32,6 +33,7 @@ from typing import Any
 from backbone.errors import MissingReferenceError
 from backbone.events import Event
 from backbone.events.common import Correlation, Quantity, Source, SourceSystem
+from backbone.events.finance import Invoice
 from backbone.events.inventory import GoodsReceipt
 from backbone.events.procurement import (
     AdvanceShipNotice,
@@ -54,6 +56,7 @@ _PROGRESS_RANK = {
     OrderLineState.ACCEPTED_WITH_CHANGES: 1, OrderLineState.BACKORDERED: 1,
     OrderLineState.PARTIALLY_SHIPPED: 2, OrderLineState.SHIPPED: 3,
     OrderLineState.PARTIALLY_RECEIVED: 4, OrderLineState.RECEIVED: 5,
+    OrderLineState.INVOICED: 6,
 }
 
 
@@ -75,7 +78,8 @@ def base_uom(quantity: Quantity) -> str:
 
 def empty_state(po_number: str) -> dict[str, Any]:
     return {"po": po_number, "buyer": None, "ordered_at": None, "latest_at": None,
-            "cancelled": False, "lines": {}, "asns": {}, "receipts": {}, "seen": []}
+            "cancelled": False, "lines": {}, "asns": {}, "receipts": {}, "invoices": {},
+            "seen": []}
 
 
 def _line(state: dict[str, Any], number: str) -> dict[str, Any]:
@@ -112,6 +116,9 @@ def apply(state: dict[str, Any] | None, po_number: str, event: Event,
                 "number with the receipt, then replay the dead letter"
             )
         _receipt(current, event)
+    elif isinstance(event, Invoice):
+        current["buyer"] = current["buyer"] or event.buyer
+        _invoice(current, event)
     else:
         raise TypeError(f"order_fulfillment does not handle {event.event_type_name()}")
     return current, status_of(current, event, rules)
@@ -124,6 +131,9 @@ def _copy(state: dict[str, Any]) -> dict[str, Any]:
                   for number, line in state["lines"].items()},
         "asns": {asn: dict(lines) for asn, lines in state["asns"].items()},
         "receipts": {rid: dict(lines) for rid, lines in state["receipts"].items()},
+        # states stored before invoices were tracked have no "invoices"
+        "invoices": {number: dict(lines)
+                     for number, lines in state.get("invoices", {}).items()},
     }
 
 
@@ -189,6 +199,15 @@ def _receipt(state: dict[str, Any], event: GoodsReceipt) -> None:
     state["receipts"][f"{event.receipt_id}|{event.sku}"] = {"asn": event.asn_id, **received}
 
 
+def _invoice(state: dict[str, Any], event: Invoice) -> None:
+    invoiced: dict[str, str] = {}
+    for invoice_line in event.lines:
+        number = _match_line(state, invoice_line.line_number, invoice_line.item.sku)
+        invoiced[number] = str(Decimal(invoiced.get(number, "0"))
+                               + base(invoice_line.invoiced_qty))
+    state["invoices"][event.invoice_number] = invoiced  # a resent invoice replaces itself
+
+
 def _match_line(state: dict[str, Any], line_ref: str | None, sku: str | None) -> str:
     if line_ref and line_ref in state["lines"]:
         return line_ref
@@ -206,9 +225,12 @@ def _sum(parts: Any, number: str) -> Decimal:
 
 
 def line_state(line: dict[str, Any], ordered: Decimal, shipped: Decimal,
-               received: Decimal, po_cancelled: bool) -> OrderLineState:
+               received: Decimal, po_cancelled: bool,
+               invoiced: Decimal = _ZERO) -> OrderLineState:
     if po_cancelled or line["cancelled"] or line["rejected"]:
         return OrderLineState.CANCELLED
+    if invoiced >= ordered > 0 and received >= ordered:
+        return OrderLineState.INVOICED
     if received > 0:
         return OrderLineState.RECEIVED if received >= ordered > 0 else (
             OrderLineState.PARTIALLY_RECEIVED)
@@ -257,11 +279,12 @@ def status_of(state: dict[str, Any], event: Event,
         ordered = Decimal(line["ordered"])
         shipped = _sum(state["asns"].values(), number)
         received = _sum(receipt_lines, number)
-        current = line_state(line, ordered, shipped, received, state["cancelled"])
+        invoiced = _sum(state["invoices"].values(), number)
+        current = line_state(line, ordered, shipped, received, state["cancelled"], invoiced)
         progress.append(OrderLineProgress(
             line_number=number, sku=line["sku"], uom=line["uom"], ordered_qty=ordered,
             acked_qty_by_status={s: Decimal(q) for s, q in sorted(line["acks"].items())},
-            shipped_qty=shipped, received_qty=received, invoiced_qty=_ZERO, state=current,
+            shipped_qty=shipped, received_qty=received, invoiced_qty=invoiced, state=current,
             flags=OrderLineFlags(
                 ack_overdue=(due is not None and not line["acks"] and latest > due
                              and current is not OrderLineState.CANCELLED),

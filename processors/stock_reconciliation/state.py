@@ -96,7 +96,7 @@ def _snapshot(state: dict[str, Any], event: InventorySnapshot, rules: Reconcilia
         return  # a partial snapshot without on hand says nothing about it
     entry = {"id": event.snapshot_id, "as_of": event.as_of.isoformat(),
              "on_hand": str(_base(quantity))}
-    slot = "basis" if event.source.system is rules.counting_system else "reported"
+    slot = "basis" if event.source.system == rules.counting_system else "reported"
     held = state[slot]
     if held is not None and held["as_of"] > entry["as_of"]:
         return  # a late snapshot: older than the one in use, replaces nothing

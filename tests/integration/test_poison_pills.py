@@ -3,8 +3,7 @@ keeps flowing and the consumer group ends with no lag (issue 8, item 5).
 
 Four kinds, interleaved with good ShipmentMilestone records on one partition of a fresh topic:
 garbage bytes behind a valid frame, a wrong magic byte, a schema id registered under another
-subject, and valid Avro that breaks the canonical model (``event_type`` naming another record;
-an ``event_id`` that is not a UUID).
+subject, and valid Avro that breaks the canonical model (``event_type`` naming another record).
 """
 
 from __future__ import annotations
@@ -77,8 +76,6 @@ def _pills(raw_id: int, foreign_id: int, template: bytes) -> list[Pill]:
              "DESERIALIZATION", "is not registered under"),
         Pill("PILL:event-type", _framed(raw_id, {**record, "event_type": "ShipmentStatus"}),
              "SCHEMA_VALIDATION", "does not match ShipmentMilestone"),
-        Pill("PILL:event-id", _framed(raw_id, {**record, "event_id": "not-a-uuid"}),
-             "SCHEMA_VALIDATION", "is not a UUID"),
     ]
 
 
@@ -118,7 +115,7 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
         tmp_path: Path) -> None:
     topics = fresh_topics(admin, shipment_status.SPEC)
     raw, status = topics.topic(RAW), topics.topic(STATUS)
-    goods = [sample_shipment_milestone(seed) for seed in range(200, 206)]
+    goods = [sample_shipment_milestone(seed) for seed in range(200, 205)]
     assert len({g.tracking_number for g in goods}) == len(goods)
     raw_id = serde.schema_id(raw)
     foreign_id = serde.schema_id(status)  # registered, but under the status topic's subject

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +34,15 @@ class Record:
     headers: dict[str, bytes]
 
 
-def fresh_topics(admin: AdminClient, spec: ProcessorSpec, partitions: int = 1) -> ProcessorTopics:
-    """Every topic of ``spec`` under a fresh prefix, created on the broker."""
+def fresh_prefix() -> str:
     # short: Quix names repartition/changelog topics after every input topic (max 249 chars)
-    topics = ProcessorTopics.prefixed(spec, f"t{uuid.uuid4().hex[:6]}")
+    return f"t{uuid.uuid4().hex[:6]}"
+
+
+def fresh_topics(admin: AdminClient, spec: ProcessorSpec, partitions: int = 1,
+                 prefix: str | None = None) -> ProcessorTopics:
+    """Every topic of ``spec`` under a fresh prefix (or ``prefix``), created on the broker."""
+    topics = ProcessorTopics.prefixed(spec, prefix or fresh_prefix())
     names = [topics.name(name) for name in spec.all_topics]
     futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)
                                    for name in names])
@@ -116,3 +126,65 @@ def run_until_idle(logic: ProcessorLogic, serde: AvroSerde, engine_options: Engi
                    idle_s: float = 3.0) -> None:
     app, _ = build_application(logic, serde, engine_options)
     run(app, until_idle_s=idle_s)
+
+
+# -- a processor as its own process, as an operator starts it --------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def processor_env(bootstrap: str, registry_url: str, prefix: str, state_dir: Path,
+                  group_prefix: str, **extra: str) -> dict[str, str]:
+    """Environment of ``backbone process`` on ``<prefix>.*`` topics with its own group/state."""
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SCHEMA_REGISTRY_URL": registry_url,
+        "BACKBONE_PROCESSOR_TOPIC_PREFIX": prefix,
+        "BACKBONE_PROCESSOR_CONSUMER_GROUP_PREFIX": group_prefix,
+        "BACKBONE_PROCESSOR_STATE_DIR": str(state_dir),
+        "BACKBONE_PROCESSOR_COMMIT_INTERVAL_S": "0.5",
+        "BACKBONE_LOG_FORMAT": "text",
+        **extra,
+    }
+
+
+def start_processor(name: str, env: Mapping[str, str], until_idle_s: float | None = None,
+                    log: Path | None = None) -> subprocess.Popen[bytes]:
+    """``python -m backbone process NAME [--until-idle S]`` as a child process."""
+    args = [sys.executable, "-m", "backbone", "process", name]
+    if until_idle_s is not None:
+        args += ["--until-idle", str(until_idle_s)]
+    if log is None:
+        return subprocess.Popen(args, env=dict(env), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT)
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(args, env=dict(env), stdout=out, stderr=subprocess.STDOUT)
+
+
+def scrape(port: int, timeout_s: float = 2.0) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as page:
+        text: str = page.read().decode()
+        return text
+
+
+def count_committed(bootstrap: str, topic: str, at_least: int, timeout_s: float) -> int:
+    """Waits until ``topic`` holds ``at_least`` committed records; how many were seen."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+    })
+    consumer.subscribe([topic])
+    seen = 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < at_least and time.monotonic() < deadline:
+            seen += len([m for m in consumer.consume(500, 0.2) if not m.error()])
+    finally:
+        consumer.close()
+    return seen

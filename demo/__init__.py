@@ -1,0 +1,1 @@
+"""``make demo``: the bundled samples through every connector and processor, then a summary."""

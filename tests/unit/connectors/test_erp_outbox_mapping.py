@@ -1,0 +1,95 @@
+"""ERP outbox mapping: sample rows map, bad rows fail naming the row."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from backbone.errors import Category
+from backbone.events import InventorySnapshot, PurchaseOrderChanged, PurchaseOrderPurpose
+from connectors.erp_outbox.mapping import OutboxRow, UnmappableRow, event_id_for, map_row
+
+ERP = Path(__file__).resolve().parents[3] / "connectors" / "erp_outbox"
+NOW = datetime(2026, 3, 3, tzinfo=UTC)
+
+
+def sample_rows() -> list[OutboxRow]:
+    db = sqlite3.connect(":memory:")
+    db.executescript((ERP / "schema.sqlite.sql").read_text())
+    db.executescript((ERP / "sample.sql").read_text())
+    return [OutboxRow(seq, id_, at, ai, t, p, datetime.fromisoformat(c))
+            for seq, id_, at, ai, t, p, c in db.execute(
+                "SELECT seq, id, aggregatetype, aggregateid, type, payload, created_at "
+                "FROM outbox ORDER BY seq")]
+
+
+def row(payload: object, aggregatetype: str = "PurchaseOrder",
+        type_: str = "PurchaseOrderCreated") -> OutboxRow:
+    return OutboxRow(7, "11111111-2222-3333-4444-555555555555", aggregatetype, "x", type_,
+                     json.dumps(payload), NOW)
+
+
+def test_sample_has_creates_changes_cancels_and_snapshots_that_map() -> None:
+    rows = sample_rows()
+    assert len(rows) >= 10
+    events = [map_row(r, instance="erp", recorded_at=NOW) for r in rows[:-1]]
+    purposes = {e.purpose for e in events if isinstance(e, PurchaseOrderChanged)}
+    assert purposes == {PurchaseOrderPurpose.ORIGINAL, PurchaseOrderPurpose.CHANGE,
+                        PurchaseOrderPurpose.REPLACE, PurchaseOrderPurpose.CANCEL}
+    assert sum(isinstance(e, InventorySnapshot) for e in events) == 5
+    first_po = next(e for e in events if isinstance(e, PurchaseOrderChanged))
+    assert first_po.total_amount == Decimal("6495.7800")  # 36 x 85.64 + 46 x 74.19
+    assert first_po.occurred_at_offset_minutes == -300
+    assert first_po.idempotency_key == f"erp:outbox:{rows[2].id}"
+    assert first_po.event_id == event_id_for(first_po.idempotency_key)
+    with pytest.raises(UnmappableRow, match="unknown aggregatetype 'Invoice'"):
+        map_row(rows[-1], instance="erp", recorded_at=NOW)
+
+
+def test_same_row_maps_to_the_same_event_id_on_every_relay() -> None:
+    first = map_row(sample_rows()[0], instance="erp", recorded_at=NOW)
+    again = map_row(sample_rows()[0], instance="erp", recorded_at=datetime.now(UTC))
+    assert (first.event_id, first.idempotency_key) == (again.event_id, again.idempotency_key)
+
+
+@pytest.mark.parametrize(("payload", "aggregatetype", "type_", "message", "category"), [
+    ({}, "PurchaseOrder", "PurchaseOrderShipped", "unknown type 'PurchaseOrderShipped'",
+     Category.UNKNOWN_CODE),
+    ({"po_number": "1"}, "PurchaseOrder", "PurchaseOrderCreated", "payload.buyer is missing",
+     Category.SCHEMA_VALIDATION),
+    ({"buyer": "B", "po_number": "1", "lines": [{"line": "1", "sku": "S", "qty": "ten",
+                                                 "uom": "EA"}]},
+     "PurchaseOrder", "PurchaseOrderCreated", r"payload.lines\[0\].qty 'ten' is not a number",
+     Category.SCHEMA_VALIDATION),
+    ({"buyer": "B", "po_number": "1", "po_date": "02/03/2026", "lines": []}, "PurchaseOrder",
+     "PurchaseOrderCancelled", "payload.po_date '02/03/2026' is not a date",
+     Category.SCHEMA_VALIDATION),
+    ({"sku": "S", "location": "L", "uom": "EA", "as_of": "2026-03-02T06:00:00",
+      "quantities": {"ON_HAND": 1}}, "Stock", "StockSnapshot", "has no UTC offset",
+     Category.SCHEMA_VALIDATION),
+    ({"sku": "S", "location": "L", "uom": "EA", "as_of": "2026-03-02T06:00:00Z",
+      "quantities": {"ON_HAND": "1.1234567"}}, "Stock", "StockSnapshot",
+     "more than 6 decimal places", Category.SCHEMA_VALIDATION),
+])
+def test_rows_that_do_not_map_name_the_row_and_the_problem(
+        payload: object, aggregatetype: str, type_: str, message: str,
+        category: Category) -> None:
+    with pytest.raises(UnmappableRow) as caught:
+        map_row(row(payload, aggregatetype, type_), instance="erp", recorded_at=NOW)
+    assert str(caught.value).startswith(
+        f"outbox row 11111111-2222-3333-4444-555555555555 (seq 7, {aggregatetype}/{type_})")
+    assert re.search(message, str(caught.value))
+    assert caught.value.category is category
+
+
+def test_payload_that_is_not_json_is_a_deserialization_failure() -> None:
+    bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", "{not json", NOW)
+    with pytest.raises(UnmappableRow, match="payload is not JSON") as caught:
+        map_row(bad, instance="erp", recorded_at=NOW)
+    assert caught.value.category is Category.DESERIALIZATION

@@ -1,0 +1,314 @@
+"""The order-fulfillment reducer on scripted PO histories: exact statuses after every event."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from backbone.errors import MissingReferenceError
+from backbone.events import Event
+from backbone.events.common import ItemRef, Quantity
+from backbone.events.finance import Invoice, InvoiceLine
+from backbone.events.inventory import GoodsReceipt, ReceiptCondition, ReceiptLine
+from backbone.events.procurement import (
+    AdvanceShipNotice,
+    AsnItem,
+    AsnOrder,
+    LineAck,
+    LineAckStatus,
+    LineChangeType,
+    OrderLineStatus,
+    PurchaseOrderChanged,
+    PurchaseOrderLine,
+    PurchaseOrderPurpose,
+    SupplierAckLine,
+    SupplierAcknowledgement,
+)
+from backbone.samples import (
+    sample_advance_ship_notice,
+    sample_goods_receipt,
+    sample_invoice,
+    sample_purchase_order_changed,
+    sample_supplier_acknowledgement,
+)
+from processors.order_fulfillment.state import FulfillmentRules, apply
+
+PO = "4500012345"
+BUYER = "ACME"
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+RULES = FulfillmentRules(ack_sla=timedelta(hours=48))
+_ids = itertools.count(1)
+
+
+def _id() -> str:
+    return f"00000000-0000-4000-8000-{next(_ids):012d}"
+
+
+def ea(value: int) -> Quantity:
+    return Quantity(value=Decimal(value), uom="EA")
+
+
+def order(lines: Iterable[tuple[str, str, int]], at: datetime = T0,
+          purpose: PurchaseOrderPurpose = PurchaseOrderPurpose.ORIGINAL) -> PurchaseOrderChanged:
+    return sample_purchase_order_changed(1).model_copy(update={
+        "event_id": _id(), "occurred_at": at, "buyer": BUYER, "po_number": PO,
+        "purpose": purpose,
+        "lines": tuple(PurchaseOrderLine(line_number=number, change_type=LineChangeType.ADD,
+                                         item=ItemRef(sku=sku), ordered_qty=ea(qty))
+                       for number, sku, qty in lines)})
+
+
+def ack(lines: dict[str, list[tuple[LineAckStatus, int | None]]],
+        at: datetime) -> SupplierAcknowledgement:
+    return sample_supplier_acknowledgement(1).model_copy(update={
+        "event_id": _id(), "occurred_at": at, "buyer": BUYER, "po_number": PO,
+        "lines": tuple(SupplierAckLine(line_number=number, item=ItemRef(), acks=tuple(
+            LineAck(status=status, quantity=None if qty is None else ea(qty))
+            for status, qty in acks)) for number, acks in lines.items())})
+
+
+def asn(asn_id: str, items: dict[str, tuple[str, int]], at: datetime) -> AdvanceShipNotice:
+    return sample_advance_ship_notice(1).model_copy(update={
+        "event_id": _id(), "occurred_at": at, "buyer": BUYER, "po_number": PO,
+        "asn_id": asn_id,
+        "orders": (AsnOrder(po_number=PO, items=tuple(
+            AsnItem(line_ref=number, item=ItemRef(sku=sku), shipped_qty=ea(qty))
+            for number, (sku, qty) in items.items())),)})
+
+
+def receipt(receipt_id: str, asn_id: str | None, line: str, sku: str,
+            parts: list[tuple[ReceiptCondition, int]], at: datetime) -> GoodsReceipt:
+    return sample_goods_receipt(1).model_copy(update={
+        "event_id": _id(), "occurred_at": at, "po_number": PO, "asn_id": asn_id,
+        "receipt_id": receipt_id, "sku": sku,
+        "lines": tuple(ReceiptLine(line_ref=line, item=ItemRef(sku=sku), received_qty=ea(qty),
+                                   condition=condition) for condition, qty in parts)})
+
+
+def invoice(number: str, lines: dict[str, tuple[str, int]], at: datetime) -> Invoice:
+    return sample_invoice(1).model_copy(update={
+        "event_id": _id(), "occurred_at": at, "buyer": BUYER, "po_number": PO,
+        "invoice_number": number,
+        "lines": tuple(InvoiceLine(line_number=n, item=ItemRef(sku=sku), invoiced_qty=ea(qty),
+                                   unit_price=Decimal("1.00"))
+                       for n, (sku, qty) in lines.items())})
+
+
+class Feed:
+    """Applies events one after the other, as the processor does for one PO."""
+
+    def __init__(self, rules: FulfillmentRules = RULES) -> None:
+        self.state: dict[str, Any] | None = None
+        self.rules = rules
+
+    def __call__(self, event: Event) -> OrderLineStatus | None:
+        self.state, status = apply(self.state, PO, event, self.rules)
+        return status
+
+
+def view(status: OrderLineStatus | None) -> tuple[str, list[tuple[Any, ...]]] | None:
+    """(order state, per line: number, state, ordered, acked, shipped, received, invoiced, flags)."""
+    if status is None:
+        return None
+    return status.order_state.value, [
+        (line.line_number, line.state.value, int(line.ordered_qty),
+         {s: int(q) for s, q in line.acked_qty_by_status.items()}, int(line.shipped_qty),
+         int(line.received_qty), int(line.invoiced_qty),
+         "".join(flag for flag, on in (("O", line.flags.ack_overdue),
+                                       ("S", line.flags.over_shipped),
+                                       ("M", line.flags.asn_receipt_mismatch)) if on))
+        for line in status.lines]
+
+
+A, B, C = "SKU-A", "SKU-B", "SKU-C"
+THREE_LINES = [("1", A, 10), ("2", B, 5), ("3", C, 4)]
+
+
+def test_a_po_from_order_to_invoice_gives_these_statuses_in_turn() -> None:
+    feed = Feed()
+    h = timedelta(hours=1)
+
+    first = feed(order(THREE_LINES))
+    assert view(first) == ("OPEN", [("1", "OPEN", 10, {}, 0, 0, 0, ""),
+                                    ("2", "OPEN", 5, {}, 0, 0, 0, ""),
+                                    ("3", "OPEN", 4, {}, 0, 0, 0, "")])
+    assert first is not None
+    assert (first.buyer, first.po_number, first.ack_due_at) == (BUYER, PO, T0 + 48 * h)
+
+    acked = ack({"1": [(LineAckStatus.ACCEPTED, 10)],
+                 "2": [(LineAckStatus.ACCEPTED_WITH_CHANGES, 5)],
+                 "3": [(LineAckStatus.REJECTED, None)]}, T0 + 2 * h)
+    assert view(feed(acked)) == ("ACCEPTED", [
+        ("1", "ACCEPTED", 10, {"ACCEPTED": 10}, 0, 0, 0, ""),
+        ("2", "ACCEPTED_WITH_CHANGES", 5, {"ACCEPTED_WITH_CHANGES": 5}, 0, 0, 0, ""),
+        ("3", "CANCELLED", 4, {"REJECTED": 4}, 0, 0, 0, "")])
+
+    assert view(feed(asn("ASN1", {"1": (A, 6), "2": (B, 5)}, T0 + 24 * h))) == (
+        "PARTIALLY_SHIPPED", [
+            ("1", "PARTIALLY_SHIPPED", 10, {"ACCEPTED": 10}, 6, 0, 0, ""),
+            ("2", "SHIPPED", 5, {"ACCEPTED_WITH_CHANGES": 5}, 5, 0, 0, ""),
+            ("3", "CANCELLED", 4, {"REJECTED": 4}, 0, 0, 0, "")])
+
+    assert view(feed(asn("ASN2", {"1": (A, 4)}, T0 + 30 * h)))[1][0] == (  # type: ignore[index]
+        "1", "SHIPPED", 10, {"ACCEPTED": 10}, 10, 0, 0, "")
+
+    good = feed(receipt("R1", "ASN1", "1", A, [(ReceiptCondition.GOOD, 6)], T0 + 72 * h))
+    assert view(good) == ("SHIPPED", [
+        ("1", "PARTIALLY_RECEIVED", 10, {"ACCEPTED": 10}, 10, 6, 0, ""),
+        ("2", "SHIPPED", 5, {"ACCEPTED_WITH_CHANGES": 5}, 5, 0, 0, ""),
+        ("3", "CANCELLED", 4, {"REJECTED": 4}, 0, 0, 0, "")])
+
+    assert view(feed(receipt("R1", "ASN1", "2", B, [(ReceiptCondition.GOOD, 5)],
+                             T0 + 72 * h)))[1][1] == (  # type: ignore[index]
+        "2", "RECEIVED", 5, {"ACCEPTED_WITH_CHANGES": 5}, 5, 5, 0, "")
+
+    # ASN2 shipped 4 of line 1, the dock counted 3: short, and flagged
+    short = feed(receipt("R2", "ASN2", "1", A, [(ReceiptCondition.SHORT, 3)], T0 + 80 * h))
+    assert view(short) == ("PARTIALLY_RECEIVED", [
+        ("1", "PARTIALLY_RECEIVED", 10, {"ACCEPTED": 10}, 10, 9, 0, "M"),
+        ("2", "RECEIVED", 5, {"ACCEPTED_WITH_CHANGES": 5}, 5, 5, 0, ""),
+        ("3", "CANCELLED", 4, {"REJECTED": 4}, 0, 0, 0, "")])
+
+    billed = feed(invoice("INV1", {"1": (A, 9), "2": (B, 5)}, T0 + 96 * h))
+    assert view(billed) == ("PARTIALLY_RECEIVED", [
+        ("1", "PARTIALLY_RECEIVED", 10, {"ACCEPTED": 10}, 10, 9, 9, "M"),
+        ("2", "INVOICED", 5, {"ACCEPTED_WITH_CHANGES": 5}, 5, 5, 5, ""),
+        ("3", "CANCELLED", 4, {"REJECTED": 4}, 0, 0, 0, "")])
+    assert billed is not None and billed.occurred_at == T0 + 96 * h
+
+
+def test_a_fully_received_and_invoiced_po_is_invoiced_and_a_resent_invoice_replaces() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10)]))
+    feed(asn("ASN1", {"1": (A, 10)}, T0 + timedelta(days=1)))
+    feed(receipt("R1", "ASN1", "1", A, [(ReceiptCondition.GOOD, 8),
+                                        (ReceiptCondition.DAMAGED, 2)], T0 + timedelta(days=2)))
+    assert view(feed(invoice("INV1", {"1": (A, 4)}, T0 + timedelta(days=3)))) == (
+        "RECEIVED", [("1", "RECEIVED", 10, {}, 10, 10, 4, "O")])  # never acknowledged
+    assert view(feed(invoice("INV1", {"1": (A, 10)}, T0 + timedelta(days=4)))) == (
+        "INVOICED", [("1", "INVOICED", 10, {}, 10, 10, 10, "O")])
+
+
+def test_a_split_acknowledgement_backorders_the_line() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10)]))
+    status = feed(ack({"1": [(LineAckStatus.ACCEPTED, 6), (LineAckStatus.BACKORDERED, 4)]},
+                      T0 + timedelta(hours=1)))
+    assert view(status) == ("BACKORDERED", [
+        ("1", "BACKORDERED", 10, {"ACCEPTED": 6, "BACKORDERED": 4}, 0, 0, 0, "")])
+
+
+def test_an_acknowledgement_older_than_the_applied_one_changes_nothing() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10)]))
+    feed(ack({"1": [(LineAckStatus.BACKORDERED, 10)]}, T0 + timedelta(hours=5)))
+    stale = feed(ack({"1": [(LineAckStatus.ACCEPTED, 10)]}, T0 + timedelta(hours=1)))
+    assert view(stale) == ("BACKORDERED", [("1", "BACKORDERED", 10, {"BACKORDERED": 10},
+                                            0, 0, 0, "")])
+
+
+def test_rejecting_every_line_or_cancelling_the_po_cancels_the_order() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10), ("2", B, 5)]))
+    rejected = feed(ack({"1": [(LineAckStatus.REJECTED, None)],
+                         "2": [(LineAckStatus.REJECTED, None)]}, T0 + timedelta(hours=1)))
+    assert view(rejected) == ("CANCELLED", [("1", "CANCELLED", 10, {"REJECTED": 10}, 0, 0, 0, ""),
+                                            ("2", "CANCELLED", 5, {"REJECTED": 5}, 0, 0, 0, "")])
+    other = Feed()
+    other(order([("1", A, 10)]))
+    cancel = order([], at=T0 + timedelta(hours=3), purpose=PurchaseOrderPurpose.CANCEL)
+    assert view(other(cancel)) == ("CANCELLED", [("1", "CANCELLED", 10, {}, 0, 0, 0, "")])
+
+
+def test_a_receipt_before_its_asn_and_before_the_po_ends_where_the_ordered_feed_does() -> None:
+    po = order([("1", A, 10)])
+    shipped = asn("ASN1", {"1": (A, 6)}, T0 + timedelta(days=1))
+    received = receipt("R1", "ASN1", "1", A, [(ReceiptCondition.GOOD, 6)], T0 + timedelta(days=2))
+
+    in_order = Feed()
+    for event in (po, shipped, received):
+        last = in_order(event)
+
+    shuffled = Feed()
+    assert shuffled(received) is None  # buyer unknown until the PO or an ASN: nothing to key by
+    early = shuffled(po)
+    # received before anything shipped: counted, and no mismatch while the ASN is unknown
+    assert view(early) == ("PARTIALLY_RECEIVED", [("1", "PARTIALLY_RECEIVED", 10, {}, 0, 6, 0, "")])
+    assert view(shuffled(shipped)) == view(last) == (
+        "PARTIALLY_RECEIVED", [("1", "PARTIALLY_RECEIVED", 10, {}, 6, 6, 0, "")])
+
+
+def test_duplicates_emit_nothing_and_a_resent_asn_replaces_its_quantities() -> None:
+    feed = Feed()
+    po = order([("1", A, 10)])
+    feed(po)
+    shipped = asn("ASN1", {"1": (A, 6)}, T0 + timedelta(days=1))
+    feed(shipped)
+    state = feed.state
+    assert feed(po) is None and feed(shipped) is None  # same event ids again
+    assert feed.state == state
+    resent = asn("ASN1", {"1": (A, 7)}, T0 + timedelta(days=1, hours=1))  # corrected 856
+    assert view(feed(resent)) == ("PARTIALLY_SHIPPED",
+                                  [("1", "PARTIALLY_SHIPPED", 10, {}, 7, 0, 0, "")])
+
+
+def test_shipping_more_than_ordered_is_flagged() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10)]))
+    assert view(feed(asn("ASN1", {"1": (A, 12)}, T0 + timedelta(days=1)))) == (
+        "SHIPPED", [("1", "SHIPPED", 10, {}, 12, 0, 0, "S")])
+
+
+def test_a_receipt_counting_what_its_asn_shipped_raises_no_mismatch() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10)]))
+    feed(asn("ASN1", {"1": (A, 10)}, T0 + timedelta(hours=20)))
+    over = feed(receipt("R1", "ASN1", "1", A, [(ReceiptCondition.GOOD, 11)],
+                        T0 + timedelta(hours=30)))
+    assert view(over) == ("RECEIVED", [("1", "RECEIVED", 10, {}, 10, 11, 0, "M")])
+    recount = feed(receipt("R1", "ASN1", "1", A, [(ReceiptCondition.GOOD, 10)],
+                           T0 + timedelta(hours=31)))
+    assert view(recount) == ("RECEIVED", [("1", "RECEIVED", 10, {}, 10, 10, 0, "")])
+
+
+@pytest.mark.parametrize(("sla_hours", "next_event_after", "overdue"), [
+    (48, timedelta(hours=47), False),
+    (48, timedelta(hours=49), True),
+    (1, timedelta(hours=2), True),
+])
+def test_ack_overdue_is_judged_by_event_time_against_the_sla(
+        sla_hours: int, next_event_after: timedelta, overdue: bool) -> None:
+    feed = Feed(FulfillmentRules(ack_sla=timedelta(hours=sla_hours)))
+    # T0 is long past on the wall clock: an overdue judged by the clock would flag at once
+    placed = feed(order([("1", A, 10)]))
+    assert view(placed) == ("OPEN", [("1", "OPEN", 10, {}, 0, 0, 0, "")])
+    later = feed(asn("ASN1", {"1": (A, 2)}, T0 + next_event_after))
+    assert view(later) == ("PARTIALLY_SHIPPED", [
+        ("1", "PARTIALLY_SHIPPED", 10, {}, 2, 0, 0, "O" if overdue else "")])
+    assert later is not None and later.ack_due_at == T0 + timedelta(hours=sla_hours)
+
+
+def test_a_late_acknowledgement_clears_the_overdue_flag() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10)]))
+    feed(asn("ASN1", {"1": (A, 2)}, T0 + timedelta(hours=50)))
+    assert view(feed(ack({"1": [(LineAckStatus.ACCEPTED, 10)]}, T0 + timedelta(hours=51)))) == (
+        "PARTIALLY_SHIPPED", [("1", "PARTIALLY_SHIPPED", 10, {"ACCEPTED": 10}, 2, 0, 0, "")])
+
+
+def test_a_receipt_without_po_number_is_a_missing_reference() -> None:
+    orphan = receipt("R9", None, "1", A, [(ReceiptCondition.GOOD, 1)], T0)
+    orphan = orphan.model_copy(update={"po_number": None})
+    with pytest.raises(MissingReferenceError, match="R9.*names no po_number"):
+        apply(None, PO, orphan, RULES)
+
+
+def test_replaying_the_same_events_gives_identical_statuses() -> None:
+    events = [order([("1", A, 10)]), asn("ASN1", {"1": (A, 10)}, T0 + timedelta(days=1))]
+    first, second = Feed(), Feed()
+    assert [first(e) for e in events] == [second(e) for e in events]

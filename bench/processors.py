@@ -8,7 +8,7 @@ loop that consumes, decodes with fastavro, re-encodes and produces -- no state, 
 Rate = events / (first record handled -> last record handled, for the baseline -> flushed);
 start-up (group join, state recovery) is left out of both. Rounds are interleaved; medians.
 
-Latency: each side runs in its own process while this one offers LATENCY_RATE events/s for
+Latency: each side runs in its own process while this one offers LATENCY_RATES events/s for
 LATENCY_SECONDS and a read_committed consumer notes when each shipment's output appears;
 latency = visible - handed to the producer, both read on this process's monotonic clock.
 """
@@ -45,7 +45,9 @@ from processors.shipment_status import processor as shipment_status
 
 EVENTS = 20_000
 ROUNDS = 3
-LATENCY_RATE = 1_000  # events/s offered
+# events/s offered: the issue's 1k/s, and a rate a loaded 2-core machine sustains, which shows
+# the latency exactly-once itself adds (bounded by the commit interval)
+LATENCY_RATES = (1_000, 250)
 LATENCY_SECONDS = 10.0
 RAW = "logistics.shipment-milestone.raw.v1"
 STATUS = "logistics.shipment-status.v1"
@@ -244,7 +246,8 @@ class Observer(threading.Thread):
 
 
 def p99_latency_ms(bootstrap: str, source: str, output: str, rows: list[tuple[str, bytes]],
-                   serve: Callable[..., None], args: tuple[Any, ...]) -> tuple[float, float]:
+                   rate: int, serve: Callable[..., None],
+                   args: tuple[Any, ...]) -> tuple[float, float]:
     """(p99, p50) ms from handing each row to the producer to its output being visible.
 
     ``rows[0]`` is a warm-up record: load starts once its output is visible (the child process
@@ -263,7 +266,7 @@ def p99_latency_ms(bootstrap: str, source: str, output: str, rows: list[tuple[st
         sent: dict[bytes, float] = {}
         started = time.monotonic()
         for index, (key, value) in enumerate(load):
-            due = started + index / LATENCY_RATE
+            due = started + index / rate
             while (now := time.monotonic()) < due:
                 producer.poll(min(due - now, 0.002))
             sent[key.encode()] = time.monotonic()
@@ -288,8 +291,8 @@ def p99_latency_ms(bootstrap: str, source: str, output: str, rows: list[tuple[st
 def run() -> list[dict[str, Any]]:
     where = endpoints()
     bootstrap = where.bootstrap_servers
-    latency_count = int(LATENCY_RATE * LATENCY_SECONDS) + 1
-    events = [sample_shipment_milestone(seed=n) for n in range(EVENTS + 2 * latency_count)]
+    latency_events = 2 * int(max(LATENCY_RATES) * LATENCY_SECONDS + 1)
+    events = [sample_shipment_milestone(seed=n) for n in range(EVENTS + latency_events)]
     with SchemaRegistry(where.registry_url) as registry:
         serde = AvroSerde(registry)
         topics = processor_topics(bootstrap)
@@ -305,24 +308,31 @@ def run() -> list[dict[str, Any]]:
         if dead:
             raise RuntimeError(f"{dead} dead letters: the bench events must all succeed")
 
-        live = processor_topics(bootstrap)
-        ours_p99, ours_p50 = p99_latency_ms(
-            bootstrap, live.name(RAW), live.name(STATUS),
-            encoded(serde, live, events[EVENTS:EVENTS + latency_count]), _serve_processor,
-            (bootstrap, where.registry_url, dict(live.renamed), 5.0))
-        source, target = fresh_topic(bootstrap), fresh_topic(bootstrap)
-        plain_p99, plain_p50 = p99_latency_ms(
-            bootstrap, source, target, encoded(serde, live, events[EVENTS + latency_count:]),
-            _serve_plain, (bootstrap, source, target, output_id, 5.0))
+        latency: list[dict[str, Any]] = []
+        for rate in LATENCY_RATES:
+            count = int(rate * LATENCY_SECONDS) + 1
+            batch = iter(events[EVENTS:])
+            live = processor_topics(bootstrap)
+            ours_p99, ours_p50 = p99_latency_ms(
+                bootstrap, live.name(RAW), live.name(STATUS),
+                encoded(serde, live, [next(batch) for _ in range(count)]), rate,
+                _serve_processor, (bootstrap, where.registry_url, dict(live.renamed), 5.0))
+            source, target = fresh_topic(bootstrap), fresh_topic(bootstrap)
+            plain_p99, plain_p50 = p99_latency_ms(
+                bootstrap, source, target,
+                encoded(serde, live, [next(batch) for _ in range(count)]), rate,
+                _serve_plain, (bootstrap, source, target, output_id, 5.0))
+            latency.append({
+                "name": f"processors: e2e p99 latency at {rate}/s", "value": round(ours_p99, 1),
+                "baseline": round(plain_p99, 1), "baseline_name": "plain loop p99",
+                "ratio": round(ours_p99 / plain_p99, 3), "target": None, "unit": "ms",
+                "met": True, "p50": round(ours_p50, 1), "baseline_p50": round(plain_p50, 1)})
     return [
-        result("processors: shipment_status exactly-once vs plain loop",
-               statistics.median(ours), statistics.median(plain), 0.5, "events/s",
-               "consume+fastavro+produce"),
-        {"name": f"processors: e2e p99 latency at {LATENCY_RATE}/s", "value": round(ours_p99, 1),
-         "baseline": round(plain_p99, 1), "baseline_name": "plain loop p99",
-         "ratio": round(ours_p99 / plain_p99, 3), "target": None, "unit": "ms", "met": True,
-         "p50": round(ours_p50, 1), "baseline_p50": round(plain_p50, 1),
+        {**result("processors: shipment_status exactly-once vs plain loop",
+                  statistics.median(ours), statistics.median(plain), 0.5, "events/s",
+                  "consume+fastavro+produce"),
          "rounds": {"ours": [round(x) for x in ours], "plain": [round(x) for x in plain]}},
+        *latency,
     ]
 
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, Message, Producer
 
 from backbone.errors import BackboneError, PublishError
+from backbone.metrics import ConnectorMetrics, serve
 from backbone.topics import Topic, for_record
 from connectors.api import (
     OffsetReader,
@@ -39,7 +40,13 @@ from connectors.api import (
     SourceRecord,
 )
 from connectors.offsets import OFFSETS_TOPIC, KafkaOffsetStore
-from producers.publisher import Delivery, EventPublisher, producer_config, wait_all
+from producers.publisher import (
+    Delivery,
+    EventPublisher,
+    PublishHooks,
+    producer_config,
+    wait_all,
+)
 
 DLQ_PREFIX = "backbone.dlq."
 
@@ -81,6 +88,7 @@ class SourceRunner:
         idle_wait_s: float = 1.0,
         retry_wait_s: float = 5.0,
         log: Callable[[str], None] | None = None,
+        metrics: ConnectorMetrics | None = None,
     ) -> None:
         """``routes`` maps an event type (``PurchaseOrderChanged``) to another topic than its
         catalog one (staging, tests); ``dead_letters`` defaults to a producer on
@@ -100,6 +108,7 @@ class SourceRunner:
         self.retry_wait_s = retry_wait_s
         self.log = log or (lambda text: print(text, file=sys.stderr))
         self.stopping = threading.Event()
+        self.metrics = metrics
 
     def run(self, *, once: bool = False) -> RunSummary:
         """Relay until the source is drained (``once``) or SIGTERM / SIGINT / :meth:`stop`."""
@@ -157,6 +166,9 @@ class SourceRunner:
                 + ("; ".join(dead_letter_failures[:3]) or "no delivery report")
             )
         self.offsets.commit(self.connector.name, last_offsets(records))
+        if self.metrics is not None:
+            self.metrics.offsets_committed()
+            self.metrics.dead_lettered(dead_letter_count)
         summary.batches += 1
         summary.published += len(futures)
         summary.dead_letters += dead_letter_count
@@ -267,12 +279,16 @@ def run_command(connector: SourceConnector, *, once: bool, routes: Sequence[str]
     try:
         store.load()
         events_serde = serde(settings)
+        metrics = ConnectorMetrics(connector.name)
+        serve(metrics.registry, settings.metrics_port)
+        hooks = PublishHooks(on_delivered=lambda d, s: metrics.delivered(d.topic, s),
+                             on_failed=lambda topic, _event_id, _error: metrics.failed(topic))
         with events_serde.registry, EventPublisher(
-                where.bootstrap_servers, events_serde,
+                where.bootstrap_servers, events_serde, hooks=hooks,
                 flush_timeout_s=settings.publish_flush_timeout_s) as publisher:
             runner = SourceRunner(connector, publisher, store,
                                   bootstrap_servers=where.bootstrap_servers, routes=topics,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, metrics=metrics)
             summary = runner.run(once=once)
     except BackboneError as error:
         fail(f"{connector.name}: {error}")

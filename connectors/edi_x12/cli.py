@@ -18,11 +18,12 @@ import typer
 
 from backbone.cli.context import endpoints, serde
 from backbone.cli.exits import OK, PARTIAL, UNUSABLE, fail
+from backbone.metrics import ConnectorMetrics, serve
 from backbone.settings import load_settings
 from connectors.edi_x12.envelope import read_file
-from connectors.edi_x12.ingest import DLQ_TOPIC, DeadLetters, EdiInbox
+from connectors.edi_x12.ingest import DLQ_TOPIC, DeadLetters, EdiInbox, FileOutcome
 from connectors.edi_x12.mapping import MappingError, map_transaction_set, skip_reason
-from producers.publisher import EventPublisher
+from producers.publisher import EventPublisher, PublishHooks
 
 app = typer.Typer(help="EDI X12 partner files to canonical events.", no_args_is_help=True)
 
@@ -85,11 +86,22 @@ def ingest(
     settings = load_settings()
     where = endpoints(settings)
     try:
-        publisher = EventPublisher(where.bootstrap_servers, serde(settings),
+        metrics = ConnectorMetrics("edi-x12")
+        serve(metrics.registry, settings.metrics_port)
+        hooks = PublishHooks(on_delivered=lambda d, s: metrics.delivered(d.topic, s),
+                             on_failed=lambda topic, _event_id, _error: metrics.failed(topic))
+        publisher = EventPublisher(where.bootstrap_servers, serde(settings), hooks=hooks,
                                    flush_timeout_s=settings.publish_flush_timeout_s)
+
+        def settled(outcome: FileOutcome) -> None:
+            metrics.dead_lettered(outcome.dead_letters)
+            if not outcome.quarantined:
+                metrics.offsets_committed()
+
         inbox_loop = EdiInbox(inbox, publisher, DeadLetters(where.bootstrap_servers, dlq_topic),
                               outbound=outbound, state_dir=state_dir,
-                              flush_timeout_s=settings.publish_flush_timeout_s, log=_err)
+                              flush_timeout_s=settings.publish_flush_timeout_s, log=_err,
+                              on_file=settled)
     except ValueError as broken:
         fail(str(broken))
     if once:

@@ -81,18 +81,22 @@ def read_transaction_sets(
     scanner = SegmentScanner(stream, name, chunk_size, max_segment_bytes)
     walk = _EnvelopeWalk(name, max_set_segments)
     try:
-        for item in scanner.items():
+        for batch in scanner.batches():
+            if type(batch) is not list:
+                yield from walk.feed(batch)
+                continue
             # The hot path, once per body segment: kept inline rather than in `feed`.
             open_set = walk.open_set
-            if (
-                open_set is not None
-                and type(item) is Segment
-                and item.tag not in _ENVELOPE_TAGS
-                and len(open_set) < max_set_segments
-            ):
-                open_set.append(item)
-                continue
-            yield from walk.feed(item)
+            for segment in batch:
+                if (
+                    open_set is not None
+                    and segment.tag not in _ENVELOPE_TAGS
+                    and len(open_set) < max_set_segments
+                ):
+                    open_set.append(segment)
+                    continue
+                yield from walk.feed(segment)
+                open_set = walk.open_set
     except EdiFileError as failure:
         yield walk.abort(failure.error)
         return

@@ -141,8 +141,11 @@ class EdiInbox:
         state_dir: Path | None = None,
         flush_timeout_s: float = 30.0,
         log: Callable[[str], None] = print,
+        on_file: Callable[[FileOutcome], None] | None = None,
     ) -> None:
+        """``on_file`` is called after each file is settled (metrics hook)."""
         self.inbox = inbox
+        self.on_file = on_file
         self.outbound = outbound or inbox.parent / "outbound"
         self.processed = inbox.parent / "processed"
         self.failed = inbox.parent / "failed"
@@ -172,6 +175,12 @@ class EdiInbox:
 
     def ingest(self, path: Path) -> FileOutcome:
         """One file, never raising for its content: bad files end in failed/."""
+        outcome = self._settle(path)
+        if self.on_file is not None:
+            self.on_file(outcome)
+        return outcome
+
+    def _settle(self, path: Path) -> FileOutcome:
         try:
             return self._ingest(path)
         except (PublishError, BackboneError) as failure:

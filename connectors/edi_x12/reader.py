@@ -2,7 +2,10 @@
 
 The file is read in chunks (64 KiB by default) and cut at the byte level, so memory stays
 flat whatever the file size and a multi-byte terminator (U+2026 '…' in UTF-8) is just a
-three-byte separator. Each ISA is parsed on its own: element separator = the character
+three-byte separator. Segments come out in runs (`SegmentScanner.batches`): every complete
+segment of the buffered chunk is cut at once, and a chunk that is plain ASCII with one-byte
+delimiters (nearly every file) is decoded once and cut as text, so a byte offset is a
+character offset and no segment is decoded or checked on its own. Each ISA is parsed on its own: element separator = the character
 right after "ISA", then 16 elements split on it (not fixed offsets: collapsed or padded
 ISAs exist), ISA16 = component separator, the next character = segment terminator.
 
@@ -37,6 +40,8 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _WHITESPACE_BYTES = b" \t\r\n"
 _WHITESPACE = frozenset(_WHITESPACE_BYTES)
+_WHITESPACE_TEXT = _WHITESPACE_BYTES.decode("ascii")
+_TRAILING_WHITESPACE_TEXT = "\r\n"
 _TRAILING_WHITESPACE = b"\r\n"
 _ISA_TAG = b"ISA"
 _I = ord("I")
@@ -146,6 +151,8 @@ class SegmentScanner:
         self._terminator = b"~"
         self._separator_bytes = b"*"
         self._separator = "*"
+        # The terminator as text while both delimiters are one ASCII byte (the text path).
+        self._plain_terminator: str | None = "~"
         self._interchange_control: str | None = None
 
     @property
@@ -159,6 +166,18 @@ class SegmentScanner:
 
     def items(self) -> Iterator[Interchange | Segment]:
         """An `Interchange` per ISA, a `Segment` for every other segment, in file order."""
+        for batch in self.batches():
+            if type(batch) is list:
+                yield from batch
+            else:
+                yield batch
+
+    def batches(self) -> Iterator[Interchange | list[Segment]]:
+        """`items()` with the segments between two ISAs grouped in non-empty runs.
+
+        One run is at most the complete segments of one buffered chunk (or one segment), so
+        memory stays flat; handing runs on spares a generator round trip per segment.
+        """
         self._check_start()
         while self._skip_whitespace():
             window = self._window
@@ -166,12 +185,14 @@ class SegmentScanner:
                 yield self._read_isa()
                 continue
             before = window.offset()
-            yield from self._cut_buffered_segments()
+            segments = self._cut_buffered_segments()
             if window.offset() != before:
+                if segments:
+                    yield segments
                 continue
             segment = self._read_segment()
             if segment is not None:
-                yield segment
+                yield [segment]
 
     # -- start of file -------------------------------------------------------------------
 
@@ -295,6 +316,8 @@ class SegmentScanner:
         self._separator_bytes = separator
         self._terminator = terminator
         self._separator = separator.decode(self._encoding)
+        plain = len(separator) == len(terminator) == 1 and (separator + terminator).isascii()
+        self._plain_terminator = terminator.decode("ascii") if plain else None
 
     def _truncated_isa(self, available: int) -> EdiFileError:
         return self._error(
@@ -306,7 +329,7 @@ class SegmentScanner:
 
     # -- other segments ------------------------------------------------------------------
 
-    def _cut_buffered_segments(self) -> Iterator[Segment]:
+    def _cut_buffered_segments(self) -> list[Segment]:
         """Every complete segment already in the window, cut with one `split`.
 
         The fast path: it stops before anything the one-at-a-time path must look at (an
@@ -315,9 +338,21 @@ class SegmentScanner:
         window = self._window
         last = window.data.rfind(self._terminator, window.start)
         if last < 0:
-            return
+            return []
+        data = bytes(window.data[window.start : last])
+        terminator = self._plain_terminator
+        if terminator is not None and data.isascii():
+            text = _plain_text(data.decode("ascii"), terminator, self._max_segment_bytes)
+            if text:
+                segments = _cut_text(
+                    text, terminator, self._separator, window.offset(), self._count
+                )
+                # Every piece of `text` is cut, the terminator after the last one included.
+                window.start += len(text) + 1
+                self._count += len(segments)
+                return segments
         block = _Block(
-            data=bytes(window.data[window.start : last]),
+            data=data,
             terminator=self._terminator,
             step=len(self._terminator),
             separator_bytes=self._separator_bytes,
@@ -327,13 +362,12 @@ class SegmentScanner:
             count=self._count,
             limit=self._max_segment_bytes,
         )
-        try:
-            yield from _cut_block(block)
-        finally:
-            window.start = block.position - window.base
-            self._count = block.count
-            self._encoding = block.encoding
-            self._separator = block.separator
+        segments = _cut_block(block)
+        window.start = block.position - window.base
+        self._count = block.count
+        self._encoding = block.encoding
+        self._separator = block.separator
+        return segments
 
     def _read_segment(self) -> Segment | None:
         """The next segment, or None for an empty one ("~~")."""
@@ -418,16 +452,53 @@ class _Block:
     limit: int
 
 
-def _cut_block(block: _Block) -> Iterator[Segment]:
+def _cut_text(
+    text: str, terminator: str, separator: str, position: int, count: int
+) -> list[Segment]:
+    """The segments of `text` (ASCII, whole segments, no ISA), the first at file `position`."""
     # The loop comes first and the function stays small on purpose: it runs once per
     # segment, and tracemalloc (3.11) pays per allocation for the offset of the
     # allocating line within its function.
+    segments: list[Segment] = []
+    append = segments.append
+    for piece in text.split(terminator):
+        # strip() returns the piece itself when there is nothing to strip.
+        body = piece.lstrip(_WHITESPACE_TEXT)
+        size = len(piece)
+        offset = position if body is piece else position + size - len(body)
+        # ASCII: characters are bytes. size + 1 is usually a cached small int.
+        position += size + 1
+        if body:
+            count += 1
+            fields = tuple(body.rstrip(_TRAILING_WHITESPACE_TEXT).split(separator))
+            # tuple.__new__ skips the Python-level __new__ of NamedTuple.
+            append(_new(Segment, (fields[0], fields, offset, count)))
+    return segments
+
+
+def _plain_text(text: str, terminator: str, limit: int) -> str:
+    """The longest run of whole segments at the start of `text` the text path may cut:
+    up to the segment holding the first "ISA" (it may be an interchange header, which can
+    change the delimiters), and none when a segment is longer than `limit`."""
+    isa = text.find("ISA")
+    if isa >= 0:
+        cut = text.rfind(terminator, 0, isa)
+        text = text[:cut] if cut >= 0 else ""
+    # Checked per run, not per segment: a run is rarely longer than the limit.
+    if len(text) > limit and max(map(len, text.split(terminator))) > limit:
+        return ""
+    return text
+
+
+def _cut_block(block: _Block) -> list[Segment]:
+    # The loop comes first: see `_cut_text`.
+    segments: list[Segment] = []
     for piece in block.data.split(block.terminator):
         size = len(piece)
         # As bytes, strip() returns the piece itself when there is nothing to strip.
         body = piece.lstrip(_WHITESPACE_BYTES)
         if size > block.limit or (body and _needs_slow_path(body)):
-            return
+            break
         position = block.position
         offset = position if body is piece else position + size - len(body)
         # size + step is usually a cached small int: one allocation fewer per segment.
@@ -437,7 +508,8 @@ def _cut_block(block: _Block) -> Iterator[Segment]:
             fields = tuple(_decode_into(block, body).split(block.separator))
             block.count += 1
             # tuple.__new__ skips the Python-level __new__ of NamedTuple.
-            yield _new(Segment, (fields[0], fields, offset, block.count))
+            segments.append(_new(Segment, (fields[0], fields, offset, block.count)))
+    return segments
 
 
 def _decode_into(block: _Block, body: bytes) -> str:

@@ -17,9 +17,10 @@ clock, so a replay gives the same answer); ``over_shipped`` when shipped > order
 ``asn_receipt_mismatch`` when what receipts of an ASN count differs from what that ASN shipped.
 
 Robust to real feeds: events are de-duplicated by ``event_id``; an ASN, a receipt or an invoice
-sent again REPLACES its earlier quantities (kept per asn_id / receipt_id / invoice_number); an acknowledgement older than the
-one applied to a line is ignored; events before the PO itself are kept (lines appear with
-ordered 0) and nothing is emitted until the buyer is known. State is a JSON dict.
+sent again REPLACES its earlier quantities (kept per asn_id / receipt_id / invoice_number); an
+acknowledgement older than the one applied to a line is ignored; events before the PO itself are
+kept (lines appear with ordered 0) and nothing is emitted until the buyer is known. State is a
+JSON dict.
 """
 
 from __future__ import annotations

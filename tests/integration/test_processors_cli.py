@@ -13,12 +13,11 @@ from confluent_kafka.admin import AdminClient
 
 from backbone.events.logistics import ShipmentStatus
 from backbone.samples import sample_shipment_milestone
-from backbone.serde import AvroSerde
 from processors.api import ProcessorTopics
 from processors.shipment_status import processor as shipment_status
 from tests.reliability.processor_harness import (
     Record,
-    decoded,
+    decoded_as,
     free_port,
     fresh_prefix,
     fresh_topics,
@@ -109,10 +108,9 @@ def test_statuses_and_dead_letters_are_committed_on_the_prefixed_topics(
     serde = serde_for(registry_url)
     try:
         topics = ProcessorTopics.prefixed(shipment_status.SPEC, run.prefix)
-        statuses = decoded(serde, topics, STATUS, run.statuses)
+        statuses = decoded_as(ShipmentStatus, serde, topics, STATUS, run.statuses)
     finally:
         serde.registry.close()
-    assert all(isinstance(status, ShipmentStatus) for status in statuses)
     assert sorted((s.carrier, s.tracking_number, s.milestone.value) for s in statuses) == sorted(
         (carrier, tracking, "OUT_FOR_DELIVERY") for carrier, tracking in run.sent)
     assert [r.key for r in run.statuses] == [f"{c}:{t}" for c, t in run.sent]

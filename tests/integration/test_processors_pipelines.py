@@ -11,6 +11,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from backbone.events.common import Quantity
+from backbone.events.inventory import InventoryDiscrepancy, InventoryPosition
+from backbone.events.logistics import ShipmentStatus
+from backbone.events.procurement import OrderLineStatus
 from backbone.samples import (
     sample_goods_receipt,
     sample_inventory_movement,
@@ -25,7 +28,7 @@ from processors.shipment_status import processor as shipment_status
 from processors.stock_reconciliation import processor as stock_reconciliation
 from processors.stock_reconciliation.state import ReconciliationRules
 from tests.reliability.processor_harness import (
-    decoded,
+    decoded_as,
     fresh_topics,
     options,
     produce_events,
@@ -60,7 +63,8 @@ def test_shipment_status_outputs_statuses_and_dead_letters_poison_and_unknown_co
     run_until_idle(shipment_status.logic(shipment_status.current_mappings()), serde,
                    options(bootstrap_servers, topics, tmp_path))
 
-    statuses = decoded(serde, topics, "logistics.shipment-status.v1", read_committed(
+    statuses = decoded_as(
+        ShipmentStatus, serde, topics, "logistics.shipment-status.v1", read_committed(
         bootstrap_servers, topics.name("logistics.shipment-status.v1"), expect=1))
     assert [(s.carrier, s.tracking_number, s.history_count) for s in statuses] == [
         (first.carrier, first.tracking_number, 1)]
@@ -89,7 +93,8 @@ def test_order_fulfillment_joins_receipts_keyed_by_sku_to_their_po(
     run_until_idle(order_fulfillment.logic(FulfillmentRules(timedelta(hours=48))), serde,
                    options(bootstrap_servers, topics, tmp_path))
 
-    out = decoded(serde, topics, "procurement.order-line-status.v1", read_committed(
+    out = decoded_as(
+        OrderLineStatus, serde, topics, "procurement.order-line-status.v1", read_committed(
         bootstrap_servers, topics.name("procurement.order-line-status.v1"), expect=2))
     assert [s.po_number for s in out] == [order.po_number, order.po_number]
     received = {p.line_number: p.received_qty for p in out[-1].lines}
@@ -118,10 +123,12 @@ def test_stock_reconciliation_opens_and_clears_a_break(
     run_until_idle(stock_reconciliation.logic(ReconciliationRules(tolerance=Decimal(1))), serde,
                    options(bootstrap_servers, topics, tmp_path))
 
-    breaks = decoded(serde, topics, "inventory.discrepancy.v1", read_committed(
+    breaks = decoded_as(
+        InventoryDiscrepancy, serde, topics, "inventory.discrepancy.v1", read_committed(
         bootstrap_servers, topics.name("inventory.discrepancy.v1"), expect=2))
     assert [(b.status.value, b.delta) for b in breaks] == [("BREAK", Decimal(-10)),
                                                           ("CLEARED", Decimal(0))]
-    positions = decoded(serde, topics, "inventory.position.v1", read_committed(
+    positions = decoded_as(
+        InventoryPosition, serde, topics, "inventory.position.v1", read_committed(
         bootstrap_servers, topics.name("inventory.position.v1"), expect=3))
     assert [p.expected_on_hand for p in positions] == [Decimal(100), Decimal(100), Decimal(90)]

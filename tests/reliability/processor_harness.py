@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -22,6 +23,8 @@ from backbone.serde import AvroSerde
 from processors.api import ProcessorSpec, ProcessorTopics
 from processors.engine import EngineOptions, ProcessorLogic, build_application, run
 from processors.retry import RetryPolicy
+
+E = TypeVar("E", bound=Event)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,14 @@ def decoded(serde: AvroSerde, topics: ProcessorTopics, catalog_name: str,
             records: Iterable[Record]) -> list[Event]:
     entry = topics.topic(catalog_name)
     return [serde.deserialize(entry, record.value) for record in records]
+
+
+def decoded_as(model: type[E], serde: AvroSerde, topics: ProcessorTopics, catalog_name: str,
+               records: Iterable[Record]) -> list[E]:
+    """Like :func:`decoded`, checking every record is a ``model``."""
+    events = decoded(serde, topics, catalog_name, records)
+    assert all(isinstance(event, model) for event in events), events
+    return events  # type: ignore[return-value]  # checked just above
 
 
 def options(bootstrap: str, topics: ProcessorTopics, state_dir: Path,

@@ -112,7 +112,7 @@ class Feed:
 
 
 def view(status: OrderLineStatus | None) -> tuple[str, list[tuple[Any, ...]]] | None:
-    """(order state, per line: number, state, ordered, acked, shipped, received, invoiced, flags)."""
+    """(order state, [(line, state, ordered, acked, shipped, received, invoiced, flags)])."""
     if status is None:
         return None
     return status.order_state.value, [
@@ -304,7 +304,7 @@ def test_a_late_acknowledgement_clears_the_overdue_flag() -> None:
 def test_a_receipt_without_po_number_is_a_missing_reference() -> None:
     orphan = receipt("R9", None, "1", A, [(ReceiptCondition.GOOD, 1)], T0)
     orphan = orphan.model_copy(update={"po_number": None})
-    with pytest.raises(MissingReferenceError, match="R9.*names no po_number"):
+    with pytest.raises(MissingReferenceError, match=r"R9.*names no po_number"):
         apply(None, PO, orphan, RULES)
 
 

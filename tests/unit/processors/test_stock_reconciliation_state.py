@@ -166,12 +166,12 @@ def test_goods_in_transit_are_netted_until_their_receipt() -> None:
     feed(snapshot(WMS, 100, T0))
     feed(snapshot(ERP, 100, T0))
     # the ERP books the 8 shipped on the ASN; the shelves do not have them yet
-    assert view(feed(snapshot(ERP, 108, T0 + H))) [0] == ("P", 100, 108, 0, 8, True)
+    assert view(feed(snapshot(ERP, 108, T0 + H)))[0] == ("P", 100, 108, 0, 8, True)
     cleared = feed(asn("ASN1", 8, T0 + H))
     assert view(cleared)[0] == ("P", 100, 108, 8, 0, False)
     assert view(cleared)[1][0] == "CLEARED"
     # received: in transit closes; the WMS receipt movement puts them on the shelf
-    assert view(feed(receipt("ASN1", T0 + 2 * H))) [0] == ("P", 100, 108, 0, 8, True)
+    assert view(feed(receipt("ASN1", T0 + 2 * H)))[0] == ("P", 100, 108, 0, 8, True)
     assert view(feed(movement("RCV1", 8, T0 + 2 * H)))[0] == ("P", 108, 108, 0, 0, False)
 
 

@@ -1,0 +1,262 @@
+"""Carrier webhooks through uvicorn on loopback: p50/p99 latency and accepted requests/s at a
+fixed offered rate, against the same server with a no-op endpoint measured in the same run.
+
+Ours = ``connectors.carrier_webhooks`` as ``backbone connect carrier-webhooks`` runs it
+(signature check, de-dup, raw archive + ShipmentMilestone publish, each waited on until Kafka
+acknowledged) on fresh topics. Baseline = the same uvicorn + Starlette serving an endpoint that
+reads the body and answers 200 (no verification, no Kafka). Each server runs in its own process;
+the load is open loop (sent on schedule whatever the answers do, so a slow server cannot slow the
+offer and hide its latency), latency measured from each request's scheduled time.
+
+Then the issue's flood: 300 requests/s for 30 s with 20% bad ones (forged, stale, oversized,
+wrong content type); every accepted webhook's event must be in Kafka exactly once and every bad
+one refused, else the run fails. ``python -m bench.webhooks [RATE SECONDS]`` overrides the first
+phase's rate and duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import multiprocessing
+import socket
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from bench.common import endpoints, fresh_topic, report, result
+
+RATE, SECONDS = 200, 15
+FLOOD_RATE, FLOOD_SECONDS = 300, 30
+SECRET = "whsec_" + base64.b64encode(b"bench-webhook-key-32-bytes-long!").decode()
+MAX_BODY = 8192
+
+
+@dataclass(frozen=True)
+class Webhook:
+    webhook_id: str
+    tracking: str
+    body: bytes
+    headers: dict[str, str]
+    good: bool = True
+
+
+def _sign(webhook_id: str, body: bytes, timestamp: int, key: str = SECRET) -> str:
+    from connectors.carrier_webhooks.signatures import WebhookSecret
+
+    return WebhookSecret.parse(key).sign(webhook_id, timestamp, body)
+
+
+def webhook(n: int, run: str, *, flaw: str | None = None) -> Webhook:
+    webhook_id, tracking = f"msg_{run}_{n}", f"1Z{run.upper()}{n:07d}"
+    body = json.dumps({
+        "object": "Event", "description": "tracker.updated", "id": f"evt_{run}_{n}",
+        "result": {"object": "Tracker", "tracking_code": tracking, "carrier": "UPS",
+                   "tracking_details": [{"status": "in_transit", "message": "Departed facility",
+                                         "datetime": "2024-05-06T10:00:00-05:00",
+                                         "tracking_location": {"city": "TULSA",
+                                                               "state": "OK"}}]}}).encode()
+    now, content_type = int(time.time()), "application/json"
+    if flaw == "oversized":
+        body += b" " * MAX_BODY
+    if flaw == "stale":
+        now -= 400
+    if flaw == "content-type":
+        content_type = "text/plain"
+    key = "whsec_" + base64.b64encode(b"x" * 32).decode() if flaw == "forged" else SECRET
+    headers = {"webhook-id": webhook_id, "webhook-timestamp": str(now),
+               "webhook-signature": _sign(webhook_id, body, now, key),
+               "content-type": content_type}
+    return Webhook(webhook_id, tracking, body, headers, flaw is None)
+
+
+def flood(count: int, run: str) -> list[Webhook]:
+    """20% bad, spread evenly: forged, stale, oversized, wrong content type in turn."""
+    flaws = ("forged", "stale", "oversized", "content-type")
+    return [webhook(n, run, flaw=flaws[(n // 10) % 4] if n % 10 in (3, 7) else None)
+            for n in range(count)]
+
+
+# --- servers (each in its own process) ------------------------------------------------------
+
+
+def _serve(mode: str, port: int, bootstrap: str, registry_url: str, archive: str,
+           milestones: str) -> None:
+    import uvicorn
+    from pydantic import SecretStr
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from backbone.registry import SchemaRegistry
+    from backbone.serde import AvroSerde
+    from backbone.settings import Settings
+    from connectors.carrier_webhooks import IntakePublisher, IntakeTopics, build_app
+
+    if mode == "noop":
+        async def accept(request: Request) -> Response:
+            await request.body()
+            return JSONResponse({"status": "accepted"})
+
+        app = Starlette(routes=[Route("/webhooks/{source}", accept, methods=["POST"])])
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        return
+    defaults = IntakeTopics()
+    topics = IntakeTopics(replace(defaults.archive, name=archive),
+                          replace(defaults.milestones, name=milestones))
+    settings = Settings(webhook_secret=SecretStr(SECRET), webhook_max_body_bytes=MAX_BODY)
+    sink = IntakePublisher(bootstrap, AvroSerde(SchemaRegistry(registry_url)),
+                           delivery_timeout_ms=settings.webhook_delivery_timeout_ms,
+                           topics=topics)
+    try:
+        uvicorn.run(build_app(sink, settings), host="127.0.0.1", port=port,
+                    log_level="warning", access_log=False)
+    finally:
+        sink.close()
+
+
+class Server:
+    """A server process on a free loopback port, ready when its port answers."""
+
+    def __init__(self, mode: str, *args: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        context = multiprocessing.get_context("spawn")
+        self.process = context.Process(target=_serve, args=(mode, self.port, *args), daemon=True)
+
+    def __enter__(self) -> str:
+        self.process.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return f"http://127.0.0.1:{self.port}"
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the webhook server did not start")
+
+    def __exit__(self, *_: object) -> None:
+        self.process.terminate()
+        self.process.join(10)
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    latency_s: float
+
+
+async def offer(base_url: str, webhooks: list[Webhook], rate: float) -> dict[str, Answer]:
+    """Send each webhook on schedule (open loop); latency counts from the scheduled time."""
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    answers: dict[str, Answer] = {}
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+        # Warm the connection pool and the server's first-request paths (schema lookup).
+        await client.post("/webhooks/easypost", content=b"{}",
+                          headers={"content-type": "application/json"})
+
+        async def send(item: Webhook, due: float) -> None:
+            try:
+                response = await client.post("/webhooks/easypost", content=item.body,
+                                             headers=item.headers)
+                status = response.status_code
+            except httpx.HTTPError:
+                status = 0
+            answers[item.webhook_id] = Answer(status, time.monotonic() - due)
+
+        started = time.monotonic()
+        tasks = []
+        for n, item in enumerate(webhooks):
+            due = started + n / rate
+            if (delay := due - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(item, due)))
+        await asyncio.gather(*tasks)
+    return answers
+
+
+def figures(answers: dict[str, Answer], seconds: float) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, accepted requests/s) of the 2xx answers."""
+    accepted = sorted(a.latency_s * 1000 for a in answers.values() if a.status == 200)
+    if not accepted:
+        raise RuntimeError(f"no request accepted: {sorted({a.status for a in answers.values()})}")
+    p99 = accepted[max(0, int(len(accepted) * 0.99) - 1)]
+    return statistics.median(accepted), p99, len(accepted) / seconds
+
+
+def milestone_keys(bootstrap: str, topic: str, expect: int) -> list[bytes]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from backbone.kafka import consumer_config
+
+    consumer = Consumer(consumer_config(bootstrap, f"bench-{uuid.uuid4().hex[:8]}"))
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        keys: list[bytes] = []
+        while len(keys) < sum(ends.values()):
+            keys.extend(m.key() for m in consumer.consume(5000, 1.0) if m.error() is None)
+        return keys
+    finally:
+        consumer.close()
+
+
+def run(rate: float = RATE, seconds: float = SECONDS) -> list[dict[str, Any]]:
+    where = endpoints()
+    bootstrap, registry = where.bootstrap_servers, where.registry_url
+    count = int(rate * seconds)
+    archive, milestones = fresh_topic(bootstrap, prefix="bench.archive"), fresh_topic(bootstrap)
+    with Server("full", bootstrap, registry, archive, milestones) as url:
+        ours = asyncio.run(offer(url, [webhook(n, "lat") for n in range(count)], rate))
+    with Server("noop", bootstrap, registry, archive, milestones) as url:
+        noop = asyncio.run(offer(url, [webhook(n, "noop") for n in range(count)], rate))
+    (p50, p99, accepted), (b50, b99, b_accepted) = figures(ours, seconds), figures(noop, seconds)
+
+    archive, milestones = fresh_topic(bootstrap, prefix="bench.archive"), fresh_topic(bootstrap)
+    hooks = flood(FLOOD_RATE * FLOOD_SECONDS, "flood")
+    with Server("full", bootstrap, registry, archive, milestones) as url:
+        answers = asyncio.run(offer(url, hooks, FLOOD_RATE))
+    good = {h.webhook_id for h in hooks if h.good}
+    wrongly = [h.webhook_id for h in hooks if (answers[h.webhook_id].status == 200) != h.good]
+    keys = milestone_keys(bootstrap, milestones, len(good))
+    expected = {f"UPSN:{h.tracking}".encode() for h in hooks if answers[h.webhook_id].status
+                == 200}
+    if wrongly or len(keys) != len(set(keys)) or set(keys) != expected:
+        raise RuntimeError(f"flood: {len(wrongly)} answered wrongly (e.g. {wrongly[:3]}), "
+                           f"{len(keys)} events in Kafka for {len(expected)} accepted, "
+                           f"{len(keys) - len(set(keys))} duplicates")
+    f50, f99, f_accepted = figures(answers, FLOOD_SECONDS)
+    offered = f"{rate:g}/s for {seconds:g}s"
+    return [
+        result(f"webhooks: accepted req/s at {offered}", accepted, b_accepted, 0.95, "req/s",
+               "no-op endpoint"),
+        {"name": f"webhooks: p50 latency at {offered}", "value": round(p50, 2),
+         "baseline": round(b50, 2), "baseline_name": "no-op endpoint p50",
+         "ratio": round(p50 / b50, 2), "target": None, "unit": "ms", "met": True},
+        {"name": f"webhooks: p99 latency at {offered}", "value": round(p99, 2),
+         "baseline": round(b99, 2), "baseline_name": "no-op endpoint p99",
+         "ratio": round(p99 / b99, 2), "target": None, "unit": "ms", "met": True},
+        {"name": f"webhooks: flood {FLOOD_RATE}/s x {FLOOD_SECONDS}s, 20% bad: accepted req/s",
+         "value": round(f_accepted, 1), "baseline": FLOOD_RATE * 0.8,
+         "baseline_name": "good requests offered/s", "ratio": round(f_accepted /
+                                                                    (FLOOD_RATE * 0.8), 3),
+         "target": 1.0, "unit": "req/s", "met": len(expected) == len(good),
+         "p50_ms": round(f50, 2), "p99_ms": round(f99, 2), "events_in_kafka": len(keys)},
+    ]
+
+
+if __name__ == "__main__":
+    report(run(*(float(arg) for arg in sys.argv[1:3])))

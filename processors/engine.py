@@ -35,18 +35,19 @@ import dataclasses
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from confluent_kafka import TopicPartition
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
 from backbone.errors import BackboneError, Category, categorize
-from backbone.events import Event
+from backbone.events import Event, OrderLineStatus
 from backbone.headers import CORRELATION_ID
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
@@ -153,6 +154,57 @@ class ProcessorMetrics:
             ["processor"], registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0),
         )
+        self.event_age = Histogram(
+            "backbone_processor_event_age_seconds",
+            "Age of each output event when written: now - occurred_at (how stale the "
+            "normalized streams are).", ["processor", "topic"], registry=self.registry,
+            buckets=(1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400),
+        )
+        self.consumer_lag = Gauge(
+            "backbone_processor_consumer_lag",
+            "Records between the processor's position and the end of each input partition.",
+            ["processor", "topic", "partition"], registry=self.registry,
+        )
+        self.ack_sla_breaches = Counter(
+            "backbone_supplier_ack_sla_breaches",
+            "PO lines that became overdue for a supplier acknowledgement (counted once per "
+            "line and process; a restart may count a line again once).",
+            ["processor"], registry=self.registry,
+        )
+        # PO key -> overdue line numbers last emitted; bounded, so memory stays flat.
+        self._overdue: OrderedDict[str, frozenset[str]] = OrderedDict()
+
+    def output(self, processor: str, topic: str, event: Event) -> None:
+        """Hook for every output event: its age, and acknowledgement-SLA transitions."""
+        age = time.time() - event.occurred_at.timestamp()
+        self.event_age.labels(processor, topic).observe(max(age, 0.0))
+        if isinstance(event, OrderLineStatus):
+            key = f"{event.buyer}|{event.po_number}"
+            overdue = frozenset(line.line_number for line in event.lines
+                                if line.flags.ack_overdue)
+            new = overdue - self._overdue.get(key, frozenset())
+            if new:
+                self.ack_sla_breaches.labels(processor).inc(len(new))
+            self._overdue[key] = overdue
+            self._overdue.move_to_end(key)
+            if len(self._overdue) > 100_000:
+                self._overdue.popitem(last=False)
+
+    def observe_lag(self, processor: str, consumer: Any) -> None:
+        """Lag of every assigned partition (watermarks from the broker; call it now and then)."""
+        try:
+            positions = consumer.position(consumer.assignment())
+        except Exception:  # not assigned yet, or rebalancing: try again next time
+            return
+        for position in positions:
+            if position.offset < 0:
+                continue
+            try:
+                _low, high = consumer.get_watermark_offsets(position, timeout=1)
+            except Exception:
+                continue
+            self.consumer_lag.labels(processor, position.topic, str(position.partition)).set(
+                max(high - position.offset, 0))
 
     def serve(self, port: int) -> None:
         """Serve /metrics on ``port`` (0: do nothing)."""
@@ -291,6 +343,7 @@ class RecordStep:
         traceparent = _header(envelope.headers, "traceparent")
         if traceparent:
             headers.append(("traceparent", traceparent))
+        self.metrics.output(self.spec.name, entry.name, event)
         return Emit(topic, None if key is None else key.encode(),
                     self.serde.serialize(entry, event), headers)
 
@@ -453,6 +506,15 @@ def build_application(
     sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
     sdf.to_topic(lambda value, key, ts, headers: out[value.topic], key=lambda value: value.key)
     app._dataframe_registry.register_periodic_task(gate.release_due)
+    lag_due = [0.0]
+
+    def observe_lag() -> None:
+        # watermarks are a broker round trip: every 10 s is plenty for an alert on lag
+        if time.monotonic() >= lag_due[0]:
+            lag_due[0] = time.monotonic() + 10
+            step.metrics.observe_lag(spec.name, consumer)
+
+    app._dataframe_registry.register_periodic_task(observe_lag)
     return app, step
 
 

@@ -24,6 +24,7 @@ EdiEngine's MultipleInterchangesAndGroups sample writes its IEA02), otherwise as
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 
 from connectors.edi_x12.errors import EdiError, EdiFileError, Scope
@@ -46,6 +47,11 @@ from connectors.edi_x12.reader import (
 DEFAULT_MAX_SET_SEGMENTS = 200_000
 
 _ENVELOPE_TAGS = frozenset({"ST", "SE", "GS", "GE", "IEA"})
+_tag = itemgetter(0)  # Segment.tag, without the property
+# Tags a file's walk remembers as valid segment ids, so a set whose tags were all seen
+# before is checked with one set comparison. Valid ids are few (2-3 letters or digits) and
+# real files use dozens; the bound keeps a hostile file from growing it.
+_REMEMBERED_SEGMENT_IDS = 4096
 
 
 def read_file(
@@ -85,15 +91,21 @@ def read_transaction_sets(
             if type(batch) is not list:
                 yield from walk.feed(batch)
                 continue
-            # The hot path, once per body segment: kept inline rather than in `feed`.
+            # The hot path, once per segment: body segments, ST and SE of a well-nested
+            # file are handled inline; `feed` takes everything else.
             open_set = walk.open_set
             for segment in batch:
-                if (
-                    open_set is not None
-                    and segment.tag not in _ENVELOPE_TAGS
-                    and len(open_set) < max_set_segments
-                ):
-                    open_set.append(segment)
+                if open_set is not None:
+                    tag = segment.tag
+                    if tag not in _ENVELOPE_TAGS and len(open_set) < max_set_segments:
+                        open_set.append(segment)
+                        continue
+                    if tag == "SE":
+                        yield walk.close_set(segment)
+                        open_set = None
+                        continue
+                elif segment.tag == "ST" and walk.in_interchange:
+                    open_set = walk.open_set = walk.start_set(segment)
                     continue
                 yield from walk.feed(segment)
                 open_set = walk.open_set
@@ -111,7 +123,17 @@ def check_transaction_set(
     group: FunctionalGroup | None,
 ) -> EdiError | None:
     """Why a complete ST..SE set must be rejected, or None when its envelope is sound."""
-    found = _set_problem(transaction_set, group)
+    return _check_set(transaction_set, file, interchange, group, None)
+
+
+def _check_set(
+    transaction_set: TransactionSet,
+    file: str,
+    interchange: Interchange,
+    group: FunctionalGroup | None,
+    segment_ids: set[str] | None,
+) -> EdiError | None:
+    found = _set_problem(transaction_set, group, segment_ids)
     if found is None:
         return None
     segment, problem, hint = found
@@ -128,12 +150,18 @@ def check_transaction_set(
 
 
 def _set_problem(
-    transaction_set: TransactionSet, group: FunctionalGroup | None
+    transaction_set: TransactionSet,
+    group: FunctionalGroup | None,
+    segment_ids: set[str] | None = None,
 ) -> tuple[Segment, str, str] | None:
-    """(segment, problem, hint) for the first envelope problem of a set, else None."""
-    header = transaction_set.header
-    trailer = transaction_set.trailer
-    if trailer is None:
+    """(segment, problem, hint) for the first envelope problem of a set, else None.
+
+    `segment_ids`: tags already known to be valid segment ids; valid new ones are added.
+    """
+    segments = transaction_set.segments
+    header = segments[0]
+    trailer = segments[-1]
+    if len(segments) < 2 or trailer.tag != "SE":  # `transaction_set.trailer` is None
         return header, "transaction set has no SE trailer", "it is incomplete"
     if group is None:
         return (
@@ -142,15 +170,18 @@ def _set_problem(
             "a functional group (no GS before it)",
             "the partner's envelope is malformed",
         )
-    if not same_control_number(trailer.element(2), transaction_set.control_number):
+    # Fields rather than `element()`: this runs once per set, and SE has its two elements.
+    fields = trailer.fields
+    control = fields[2] if len(fields) > 2 else ""
+    if not same_control_number(control, transaction_set.control_number):
         return (
             trailer,
-            f"SE02 control number {trailer.element(2)!r} does not match ST02 "
+            f"SE02 control number {control!r} does not match ST02 "
             f"{transaction_set.control_number!r} (ST at segment {header.segment_index})",
             "the set's trailer belongs to another set or was mistyped",
         )
-    declared = trailer.element(1).strip()
-    counted = len(transaction_set.segments)
+    declared = fields[1].strip() if len(fields) > 1 else ""
+    counted = len(segments)
     if not declared.isdigit():
         return (
             trailer,
@@ -164,13 +195,18 @@ def _set_problem(
             "the partner's transaction set is truncated or miscounted",
         )
     # Distinct tags first: a set has few, and this runs once per set of any size.
-    if not all(map(is_segment_id, {segment.tag for segment in transaction_set.segments})):
-        bad = next(s for s in transaction_set.segments if not is_segment_id(s.tag))
+    tags = set(map(_tag, segments))
+    if segment_ids is not None and tags <= segment_ids:
+        return None
+    if not all(map(is_segment_id, tags)):
+        bad = next(s for s in segments if not is_segment_id(s.tag))
         return (
             bad,
             f"{bad.tag[:20]!r} is not a segment id (2-3 upper-case letters or digits)",
             "segments run together or a terminator is missing",
         )
+    if segment_ids is not None and len(segment_ids) < _REMEMBERED_SEGMENT_IDS:
+        segment_ids |= tags
     return None
 
 
@@ -235,6 +271,8 @@ def check_interchange_trailer(
 
 def same_control_number(a: str, b: str) -> bool:
     """Equal as numbers when both are digits (leading zeros vary), else equal as text."""
+    if a == b:  # the usual case, and equal either way
+        return True
     a, b = a.strip(), b.strip()
     if a.isdigit() and b.isdigit():
         return int(a) == int(b)
@@ -259,6 +297,11 @@ class _EnvelopeWalk:
         self._groups_in_interchange = 0
         # One report per run of out-of-place segments, not one per segment of garbage.
         self._stray_reported = False
+        self._segment_ids: set[str] = set()  # see _REMEMBERED_SEGMENT_IDS
+
+    @property
+    def in_interchange(self) -> bool:
+        return self._interchange is not None
 
     def add_to_set(self, segment: Segment) -> None:
         assert self.open_set is not None
@@ -283,7 +326,7 @@ class _EnvelopeWalk:
             )
         if self.open_set is not None:
             if item.tag == "SE":
-                yield self._close_set(item)
+                yield self.close_set(item)
                 return
             if item.tag not in _ENVELOPE_TAGS:
                 self.add_to_set(item)
@@ -330,7 +373,7 @@ class _EnvelopeWalk:
     def _envelope_segment(self, segment: Segment) -> Iterator[TransactionSetResult]:
         tag = segment.tag
         if tag == "ST":
-            self._open_set(segment)
+            self.start_set(segment)
         elif tag == "GS":
             yield from self._open_group(segment)
         elif tag == "GE":
@@ -363,13 +406,17 @@ class _EnvelopeWalk:
         self._sets_in_group = 0
         self._groups_in_interchange += 1
 
-    def _open_set(self, st: Segment) -> None:
-        self.open_set = [st]
+    def start_set(self, st: Segment) -> list[Segment]:
+        """Open a transaction set at this ST (inside an interchange); returns `open_set`."""
+        self.open_set = open_set = [st]
         self._set_overflow = 0
         if self._group is not None:
             self._sets_in_group += 1
+        self._stray_reported = False
+        return open_set
 
-    def _close_set(self, se: Segment) -> TransactionSetResult:
+    def close_set(self, se: Segment) -> TransactionSetResult:
+        """Close the open set at this SE: the set, accepted or rejected."""
         assert self.open_set is not None and self._interchange is not None
         self.add_to_set(se)
         transaction_set = _transaction_set(self.open_set)
@@ -384,8 +431,8 @@ class _EnvelopeWalk:
                 "split it, or raise max_set_segments if sets this large are expected",
             )
         else:
-            rejection = check_transaction_set(
-                transaction_set, file=self._file, interchange=self._interchange, group=self._group
+            rejection = _check_set(
+                transaction_set, self._file, self._interchange, self._group, self._segment_ids
             )
         return TransactionSetResult(self._interchange, self._group, transaction_set, rejection)
 
@@ -505,11 +552,13 @@ class _EnvelopeWalk:
 
 
 def _transaction_set(segments: list[Segment]) -> TransactionSet:
-    header = segments[0]
+    # Fields rather than `element()`, positional arguments: this runs once per set.
+    header = segments[0].fields
+    count = len(header)
     return TransactionSet(
-        set_id=header.element(1).strip(),
-        control_number=header.element(2).strip(),
-        segments=tuple(segments),
+        header[1].strip() if count > 1 else "",
+        header[2].strip() if count > 2 else "",
+        tuple(segments),
     )
 
 

@@ -44,6 +44,10 @@ _WHITESPACE_TEXT = _WHITESPACE_BYTES.decode("ascii")
 _TRAILING_WHITESPACE_TEXT = "\r\n"
 _TRAILING_WHITESPACE = b"\r\n"
 _ISA_TAG = b"ISA"
+# Segments per run handed on by `SegmentScanner.batches`: enough to make the per-run cost
+# vanish, few enough that a run's objects do not pile up in the garbage collector's young
+# generation (700 allocations by default) and make it collect over and over.
+_RUN = 128
 _I = ord("I")
 _BOM_LEAD = _UTF8_BOM[0]
 _new = tuple.__new__
@@ -175,8 +179,8 @@ class SegmentScanner:
     def batches(self) -> Iterator[Interchange | list[Segment]]:
         """`items()` with the segments between two ISAs grouped in non-empty runs.
 
-        One run is at most the complete segments of one buffered chunk (or one segment), so
-        memory stays flat; handing runs on spares a generator round trip per segment.
+        A run holds at most `_RUN` segments, so memory stays flat; handing runs on spares a
+        generator round trip per segment.
         """
         self._check_start()
         while self._skip_whitespace():
@@ -185,10 +189,8 @@ class SegmentScanner:
                 yield self._read_isa()
                 continue
             before = window.offset()
-            segments = self._cut_buffered_segments()
+            yield from self._cut_buffered_segments()
             if window.offset() != before:
-                if segments:
-                    yield segments
                 continue
             segment = self._read_segment()
             if segment is not None:
@@ -329,7 +331,7 @@ class SegmentScanner:
 
     # -- other segments ------------------------------------------------------------------
 
-    def _cut_buffered_segments(self) -> list[Segment]:
+    def _cut_buffered_segments(self) -> Iterator[list[Segment]]:
         """Every complete segment already in the window, cut with one `split`.
 
         The fast path: it stops before anything the one-at-a-time path must look at (an
@@ -338,19 +340,24 @@ class SegmentScanner:
         window = self._window
         last = window.data.rfind(self._terminator, window.start)
         if last < 0:
-            return []
+            return
         data = bytes(window.data[window.start : last])
         terminator = self._plain_terminator
         if terminator is not None and data.isascii():
             text = _plain_text(data.decode("ascii"), terminator, self._max_segment_bytes)
             if text:
-                segments = _cut_text(
-                    text, terminator, self._separator, window.offset(), self._count
-                )
-                # Every piece of `text` is cut, the terminator after the last one included.
+                pieces = text.split(terminator)
+                position = window.offset()
+                # Every piece is cut, the terminator after the last one included.
                 window.start += len(text) + 1
-                self._count += len(segments)
-                return segments
+                for first in range(0, len(pieces), _RUN):
+                    segments, position = _cut_text(
+                        pieces[first : first + _RUN], self._separator, position, self._count
+                    )
+                    self._count += len(segments)
+                    if segments:
+                        yield segments
+                return
         block = _Block(
             data=data,
             terminator=self._terminator,
@@ -362,12 +369,13 @@ class SegmentScanner:
             count=self._count,
             limit=self._max_segment_bytes,
         )
-        segments = _cut_block(block)
-        window.start = block.position - window.base
-        self._count = block.count
-        self._encoding = block.encoding
-        self._separator = block.separator
-        return segments
+        try:
+            yield from _cut_block(block)
+        finally:
+            window.start = block.position - window.base
+            self._count = block.count
+            self._encoding = block.encoding
+            self._separator = block.separator
 
     def _read_segment(self) -> Segment | None:
         """The next segment, or None for an empty one ("~~")."""
@@ -453,15 +461,16 @@ class _Block:
 
 
 def _cut_text(
-    text: str, terminator: str, separator: str, position: int, count: int
-) -> list[Segment]:
-    """The segments of `text` (ASCII, whole segments, no ISA), the first at file `position`."""
+    pieces: list[str], separator: str, position: int, count: int
+) -> tuple[list[Segment], int]:
+    """The segments of `pieces` (ASCII text between terminators, no ISA), the first piece
+    at file `position`; and the file position after the last piece's terminator."""
     # The loop comes first and the function stays small on purpose: it runs once per
     # segment, and tracemalloc (3.11) pays per allocation for the offset of the
     # allocating line within its function.
     segments: list[Segment] = []
     append = segments.append
-    for piece in text.split(terminator):
+    for piece in pieces:
         # strip() returns the piece itself when there is nothing to strip.
         body = piece.lstrip(_WHITESPACE_TEXT)
         size = len(piece)
@@ -473,7 +482,7 @@ def _cut_text(
             fields = tuple(body.rstrip(_TRAILING_WHITESPACE_TEXT).split(separator))
             # tuple.__new__ skips the Python-level __new__ of NamedTuple.
             append(_new(Segment, (fields[0], fields, offset, count)))
-    return segments
+    return segments, position
 
 
 def _plain_text(text: str, terminator: str, limit: int) -> str:
@@ -490,7 +499,7 @@ def _plain_text(text: str, terminator: str, limit: int) -> str:
     return text
 
 
-def _cut_block(block: _Block) -> list[Segment]:
+def _cut_block(block: _Block) -> Iterator[list[Segment]]:
     # The loop comes first: see `_cut_text`.
     segments: list[Segment] = []
     for piece in block.data.split(block.terminator):
@@ -509,7 +518,11 @@ def _cut_block(block: _Block) -> list[Segment]:
             block.count += 1
             # tuple.__new__ skips the Python-level __new__ of NamedTuple.
             segments.append(_new(Segment, (fields[0], fields, offset, block.count)))
-    return segments
+            if len(segments) == _RUN:
+                yield segments
+                segments = []
+    if segments:
+        yield segments
 
 
 def _decode_into(block: _Block, body: bytes) -> str:

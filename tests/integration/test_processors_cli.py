@@ -134,6 +134,10 @@ def test_metrics_export_events_in_and_out_dead_letters_and_latency(run: Run) -> 
     assert _sample(m, "backbone_processor_latency_seconds_bucket", processor=name,
                    le="+Inf") == 5
     assert _sample(m, "backbone_processor_latency_seconds_sum", processor=name) > 0
+    # every status written is timed against its business time (the samples are years old)
+    assert _sample(m, "backbone_processor_event_age_seconds_count", processor=name) == 3
+    assert _sample(m, "backbone_processor_event_age_seconds_bucket", processor=name,
+                   le="86400.0") == 0
 
 
 def test_an_unknown_processor_name_is_refused_with_the_known_names(

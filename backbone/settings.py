@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         default="backbone.", description="Consumer group of a processor: <prefix><name>."
     )
     metrics_port: int = Field(
-        default=0, description="Port a processor serves /metrics on (0: no metrics server)."
+        default=0, description="Port a processor or connector serves /metrics on (0: none)."
     )
     order_ack_sla_hours: float = Field(
         default=48.0,

@@ -68,9 +68,9 @@ class Topic:
 
 
 def _po(name: str, record: str, description: str, producers: tuple[str, ...],
-        consumers: tuple[str, ...] = ("order_fulfillment",)) -> Topic:
+        consumers: tuple[str, ...] = ("order_fulfillment",), **kwargs: Any) -> Topic:
     return Topic(name, description, ValueFormat.AVRO, record, ("buyer", "po_number"),
-                 producers=producers, consumers=consumers)
+                 producers=producers, consumers=consumers, **kwargs)
 
 
 def _stock(name: str, record: str, description: str, producers: tuple[str, ...],
@@ -134,7 +134,8 @@ CATALOG: tuple[Topic, ...] = (
               cleanup_policy="compact,delete", retention_ms=90 * DAY_MS),
     _po("procurement.order-line-status.v1", "backbone.procurement.OrderLineStatus",
         "Derived fulfillment state of every PO line (latest per PO).",
-        ("order_fulfillment",), ("downstream systems",)),
+        ("order_fulfillment",), ("downstream systems",),
+        cleanup_policy="compact,delete", retention_ms=90 * DAY_MS),
     _stock("inventory.position.v1", "backbone.inventory.InventoryPosition",
            "Expected on hand per SKU and site against what systems report (latest per key).",
            ("stock_reconciliation",), ("downstream systems",),

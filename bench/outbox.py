@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -181,6 +182,7 @@ def databases() -> Iterator[Databases]:
         found.drop_all()
         if server is not None:
             server.down()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------- the sides

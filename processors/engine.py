@@ -48,7 +48,7 @@ from quixstreams.models.serializers import Serializer
 
 from backbone.errors import BackboneError, Category, categorize
 from backbone.events import Event, OrderLineStatus
-from backbone.headers import CORRELATION_ID
+from backbone.headers import CORRELATION_ID, child_traceparent
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import retry
@@ -340,9 +340,10 @@ class RecordStep:
             (CORRELATION_ID, correlation),
             ("source_system", self.spec.name.encode()),
         ]
-        traceparent = _header(envelope.headers, "traceparent")
-        if traceparent:
-            headers.append(("traceparent", traceparent))
+        # a derived event is a new span in its input's trace (a new trace when there is none)
+        parent = _header(envelope.headers, "traceparent")
+        headers.append(("traceparent", child_traceparent(
+            parent.decode(errors="replace") if parent else None).encode()))
         self.metrics.output(self.spec.name, entry.name, event)
         return Emit(topic, None if key is None else key.encode(),
                     self.serde.serialize(entry, event), headers)

@@ -52,8 +52,13 @@ class Event(CanonicalRecord):
         return data
 
     def to_avro(self) -> dict[str, Any]:
-        """The dict ``fastavro.schemaless_writer`` takes for this event's schema."""
-        return _avro_value(self)  # type: ignore[no-any-return]
+        """The dict ``fastavro.schemaless_writer`` takes for this event's schema.
+
+        pydantic-core's own dump (Rust) is the shape fastavro wants: StrEnum members are
+        strings, tuples are sequences, Decimal and aware datetimes are what the decimal and
+        timestamp logical types take. A test proves the bytes equal a field-by-field walk.
+        """
+        return self.model_dump()
 
     @classmethod
     def from_avro(cls, data: dict[str, Any]) -> Self:
@@ -82,18 +87,6 @@ class Event(CanonicalRecord):
                 f"event_type is missing or not a string ({name!r}); cannot pick a model"
             )
         return model_for(name)  # type: ignore[return-value]
-
-
-def _avro_value(value: Any) -> Any:
-    if isinstance(value, CanonicalRecord):
-        return {name: _avro_value(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, tuple | list):
-        return [_avro_value(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _avro_value(item) for key, item in value.items()}
-    return value
 
 
 def _json_value(value: Any) -> Any:

@@ -194,10 +194,10 @@ def _set_problem(
             f"SE01 says {int(declared)} segments, counted {counted}",
             "the partner's transaction set is truncated or miscounted",
         )
+    if segment_ids is not None and segment_ids.issuperset(map(_tag, segments)):
+        return None
     # Distinct tags first: a set has few, and this runs once per set of any size.
     tags = set(map(_tag, segments))
-    if segment_ids is not None and tags <= segment_ids:
-        return None
     if not all(map(is_segment_id, tags)):
         bad = next(s for s in segments if not is_segment_id(s.tag))
         return (

@@ -35,6 +35,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from backbone.errors import BackboneError, PublishError
 from backbone.events import Event
+from backbone.headers import child_traceparent, new_traceparent
 from connectors.edi_x12.envelope import read_file
 from connectors.edi_x12.errors import EdiError
 from connectors.edi_x12.functional_ack import SetVerdict, functional_ack, set_error_code
@@ -211,7 +212,10 @@ class EdiInbox:
                          f"(from {self.ledger.published[key]['file']}); not published again")
                 continue
             fresh.append((key, plan))
-            futures.extend(self.publisher.publish(event) for event in plan.events)
+            # one trace per interchange: every event of the partner's document is a span in it
+            trace = new_traceparent()
+            futures.extend(self.publisher.publish(event, traceparent=child_traceparent(trace))
+                           for event in plan.events)
             dlq_futures.extend(self.dead_letters.send(ts, plan.header, error)
                                for ts, error in plan.dead_letters)
         self.publisher.flush(self.flush_timeout_s)

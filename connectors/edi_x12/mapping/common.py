@@ -112,6 +112,14 @@ class SetContext:
     def first(self, tag: str) -> Segment | None:
         return next((s for s in self.body if s.tag == tag), None)
 
+    def _correlated(self, correlation: Correlation) -> Correlation:
+        # Every event of one interchange shares its correlation id, so an operator can follow
+        # the partner's document through every stage and into the dead-letter topics.
+        if correlation.correlation_id is not None:
+            return correlation
+        document = f"X12:{self.interchange.sender_id}:{self.interchange.control_number}"
+        return correlation.model_copy(update={"correlation_id": document})
+
     def envelope(self, key: str, *, correlation: Correlation | None = None) -> dict[str, Any]:
         """The envelope fields of an event (pass the rest of the event's fields beside)."""
         ts = self.transaction_set
@@ -133,7 +141,7 @@ class SetContext:
                     raw_ref=self.file,
                 ),
             ),
-            "correlation": correlation or Correlation(),
+            "correlation": self._correlated(correlation or Correlation()),
             "idempotency_key": key,
             "warnings": tuple(self.warnings),
         }

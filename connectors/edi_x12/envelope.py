@@ -88,7 +88,7 @@ def read_transaction_sets(
     walk = _EnvelopeWalk(name, max_set_segments)
     try:
         for batch in scanner.batches():
-            if type(batch) is not list:
+            if not isinstance(batch, list):
                 yield from walk.feed(batch)
                 continue
             # The hot path, once per segment: body segments, ST and SE of a well-nested
@@ -105,7 +105,7 @@ def read_transaction_sets(
                         open_set = None
                         continue
                 elif segment.tag == "ST" and walk.in_interchange:
-                    open_set = walk.open_set = walk.start_set(segment)
+                    open_set = walk.start_set(segment)
                     continue
                 yield from walk.feed(segment)
                 open_set = walk.open_set
@@ -123,17 +123,7 @@ def check_transaction_set(
     group: FunctionalGroup | None,
 ) -> EdiError | None:
     """Why a complete ST..SE set must be rejected, or None when its envelope is sound."""
-    return _check_set(transaction_set, file, interchange, group, None)
-
-
-def _check_set(
-    transaction_set: TransactionSet,
-    file: str,
-    interchange: Interchange,
-    group: FunctionalGroup | None,
-    segment_ids: set[str] | None,
-) -> EdiError | None:
-    found = _set_problem(transaction_set, group, segment_ids)
+    found = _set_problem(transaction_set, group)
     if found is None:
         return None
     segment, problem, hint = found
@@ -173,7 +163,8 @@ def _set_problem(
     # Fields rather than `element()`: this runs once per set, and SE has its two elements.
     fields = trailer.fields
     control = fields[2] if len(fields) > 2 else ""
-    if not same_control_number(control, transaction_set.control_number):
+    expected = transaction_set.control_number
+    if control != expected and not same_control_number(control, expected):
         return (
             trailer,
             f"SE02 control number {control!r} does not match ST02 "
@@ -430,9 +421,11 @@ class _EnvelopeWalk:
                 f"{self._max_set_segments} this reader holds",
                 "split it, or raise max_set_segments if sets this large are expected",
             )
+        elif _set_problem(transaction_set, self._group, self._segment_ids) is None:
+            rejection = None  # the usual case: no need to build an error
         else:
-            rejection = _check_set(
-                transaction_set, self._file, self._interchange, self._group, self._segment_ids
+            rejection = check_transaction_set(
+                transaction_set, file=self._file, interchange=self._interchange, group=self._group
             )
         return TransactionSetResult(self._interchange, self._group, transaction_set, rejection)
 

@@ -117,7 +117,7 @@ class FunctionalGroup:
         return self.header.position
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TransactionSet:
     """One transaction set; `segments` runs from ST to SE, both included.
 
@@ -129,6 +129,13 @@ class TransactionSet:
     set_id: str
     control_number: str
     segments: tuple[Segment, ...]
+
+    def __init__(self, set_id: str, control_number: str, segments: tuple[Segment, ...]) -> None:
+        # The generated __init__ of a frozen dataclass assigns through object.__setattr__;
+        # the slots' own setters take half the time, and the reader makes one per set.
+        _SET_ID(self, set_id)
+        _SET_CONTROL_NUMBER(self, control_number)
+        _SET_SEGMENTS(self, segments)
 
     @property
     def header(self) -> Segment:
@@ -146,7 +153,7 @@ class TransactionSet:
         return self.segments[1:end]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TransactionSetResult:
     """What the reader hands on for one transaction set, or for one envelope problem.
 
@@ -161,6 +168,29 @@ class TransactionSetResult:
     transaction_set: TransactionSet | None
     rejection: EdiError | None = None
 
+    def __init__(
+        self,
+        interchange: Interchange | None,
+        group: FunctionalGroup | None,
+        transaction_set: TransactionSet | None,
+        rejection: EdiError | None = None,
+    ) -> None:
+        # As in TransactionSet.__init__: the reader makes one of these per set too.
+        _SET_INTERCHANGE(self, interchange)
+        _SET_GROUP(self, group)
+        _SET_TRANSACTION_SET(self, transaction_set)
+        _SET_REJECTION(self, rejection)
+
     @property
     def accepted(self) -> bool:
         return self.rejection is None and self.transaction_set is not None
+
+
+# The slot setters the two __init__ above use (bound once the classes exist).
+_SET_ID = vars(TransactionSet)["set_id"].__set__
+_SET_CONTROL_NUMBER = vars(TransactionSet)["control_number"].__set__
+_SET_SEGMENTS = vars(TransactionSet)["segments"].__set__
+_SET_INTERCHANGE = vars(TransactionSetResult)["interchange"].__set__
+_SET_GROUP = vars(TransactionSetResult)["group"].__set__
+_SET_TRANSACTION_SET = vars(TransactionSetResult)["transaction_set"].__set__
+_SET_REJECTION = vars(TransactionSetResult)["rejection"].__set__

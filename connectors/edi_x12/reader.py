@@ -5,9 +5,11 @@ flat whatever the file size and a multi-byte terminator (U+2026 '…' in UTF-8) 
 three-byte separator. Segments come out in runs (`SegmentScanner.batches`): every complete
 segment of the buffered chunk is cut at once, and a chunk that is plain ASCII with one-byte
 delimiters (nearly every file) is decoded once and cut as text, so a byte offset is a
-character offset and no segment is decoded or checked on its own. Each ISA is parsed on its own: element separator = the character
-right after "ISA", then 16 elements split on it (not fixed offsets: collapsed or padded
-ISAs exist), ISA16 = component separator, the next character = segment terminator.
+character offset and no segment is decoded or checked on its own.
+
+Each ISA is parsed on its own: element separator = the character right after "ISA", then 16
+elements split on it (not fixed offsets: collapsed or padded ISAs exist), ISA16 = component
+separator, the next character = segment terminator.
 
 Tolerated: a UTF-8 byte-order mark before an ISA; spaces, tabs, CR and LF around segments
 (so "~\\r\\n", CRLF with a "\\n" terminator, and pretty-printed indentation all work); a last
@@ -171,7 +173,7 @@ class SegmentScanner:
     def items(self) -> Iterator[Interchange | Segment]:
         """An `Interchange` per ISA, a `Segment` for every other segment, in file order."""
         for batch in self.batches():
-            if type(batch) is list:
+            if isinstance(batch, list):
                 yield from batch
             else:
                 yield batch

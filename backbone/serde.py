@@ -52,7 +52,8 @@ class AvroSerde:
         self.max_message_bytes = max_message_bytes
         self.auto_register = auto_register
         self._writers: dict[str, _Writer] = {}
-        self._readers: dict[int, Any] = {}
+        # keyed by subject too: an id accepted for one topic says nothing about another topic
+        self._readers: dict[tuple[str, int], Any] = {}
 
     # -- encoding ---------------------------------------------------------------------------
 
@@ -161,7 +162,7 @@ class AvroSerde:
         return int(schema_id)
 
     def _writer_schema(self, topic: Topic, schema_id: int) -> Any:
-        cached = self._readers.get(schema_id)
+        cached = self._readers.get((topic.value_subject, schema_id))
         if cached is not None:
             return cached
         allowed = self.registry.subject_ids(topic.value_subject)
@@ -182,7 +183,7 @@ class AvroSerde:
             raise DecodeError(
                 f"{topic.name}: writer schema id {schema_id} is refused: {error}"
             ) from error
-        self._readers[schema_id] = parsed
+        self._readers[(topic.value_subject, schema_id)] = parsed
         return parsed
 
 

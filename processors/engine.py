@@ -472,6 +472,9 @@ def build_application(
         # the catalog (`backbone topics apply`) creates inputs and outputs; Quix still creates its
         # own changelog and repartition topics
         auto_create_topics=True,
+        # the retry topic is concatenated to the inputs, which puts Quix in buffered polling:
+        # with its 1 s default each idle poll would add up to a second of latency
+        consumer_poll_timeout=0.05,
     )
     consumer = app._consumer
     gate = RetryGate(pause=consumer.pause, resume=consumer.resume)

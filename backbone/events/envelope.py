@@ -6,9 +6,6 @@ Models are plain pydantic; Avro and JSON shapes are produced at the boundary (`t
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
 from typing import Any, Self
 
 from pydantic import model_validator
@@ -68,7 +65,7 @@ class Event(CanonicalRecord):
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON lines shape (INTERFACES.md): Avro field names, decimals as strings,
         timestamps ISO-8601 UTC with 'Z'."""
-        return _json_value(self)  # type: ignore[no-any-return]
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> Self:
@@ -87,21 +84,3 @@ class Event(CanonicalRecord):
                 f"event_type is missing or not a string ({name!r}); cannot pick a model"
             )
         return model_for(name)  # type: ignore[return-value]
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, CanonicalRecord):
-        return {name: _json_value(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [_json_value(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _json_value(item) for key, item in value.items()}
-    return value

@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,24 @@ def _uuid_text(value: Any) -> Any:
 _QUANTITY_SPEC = DecimalSpec(precision=18, scale=6)
 _MONEY_SPEC = DecimalSpec(precision=18, scale=4)
 
-QuantityDecimal = Annotated[Decimal, _QUANTITY_SPEC, _fit_decimal(_QUANTITY_SPEC)]
+def _decimal_text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# JSON lines shape (INTERFACES.md), applied by pydantic-core's dump in JSON mode only: Python
+# mode (to_avro) keeps Decimal and datetime, which the Avro logical types take.
+_DECIMAL_JSON = PlainSerializer(_decimal_text, return_type=str, when_used="json")
+_DATETIME_JSON = PlainSerializer(_iso_utc, return_type=str, when_used="json")
+
+QuantityDecimal = Annotated[Decimal, _QUANTITY_SPEC, _fit_decimal(_QUANTITY_SPEC), _DECIMAL_JSON]
 """A quantity: Avro decimal(18, 6)."""
-MoneyDecimal = Annotated[Decimal, _MONEY_SPEC, _fit_decimal(_MONEY_SPEC)]
+MoneyDecimal = Annotated[Decimal, _MONEY_SPEC, _fit_decimal(_MONEY_SPEC), _DECIMAL_JSON]
 """A price or amount: Avro decimal(18, 4)."""
-UtcDatetime = Annotated[datetime, TimestampMillis(), AfterValidator(_utc_millis)]
+UtcDatetime = Annotated[datetime, TimestampMillis(), AfterValidator(_utc_millis), _DATETIME_JSON]
 """A point in time: timezone-aware, normalized to UTC, millisecond precision."""
 UuidText = Annotated[str, UuidString(), BeforeValidator(_uuid_text)]
 """A UUID in its canonical lower-case text form."""

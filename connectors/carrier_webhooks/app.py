@@ -40,7 +40,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -110,6 +110,7 @@ class Outcome(StrEnum):
     UNAUTHORIZED = "unauthorized"
     INVALID_PAYLOAD = "invalid-payload"
     KAFKA_UNAVAILABLE = "kafka-unavailable"
+    CLIENT_GONE = "client-gone"
     ERROR = "error"
 
 
@@ -241,7 +242,11 @@ class WebhookIntake:
                                   f"content type {content_type or '(none)'!r} is not what "
                                   f"{source} webhooks carry; send "
                                   f"{' or '.join(SOURCES[source])}")
-        body = await _read_body(request, self.max_body_bytes)
+        try:
+            body = await _read_body(request, self.max_body_bytes)
+        except ClientDisconnect:
+            # Nobody will read this answer; it only feeds the metrics.
+            return Reply.rejected(400, Outcome.CLIENT_GONE, "the client left mid-body")
         if body is None:
             return Reply.rejected(413, Outcome.TOO_LARGE,
                                   f"body over the {self.max_body_bytes}-byte limit "

@@ -2,8 +2,9 @@
 keeps flowing and the consumer group ends with no lag (issue 8, item 5).
 
 Four kinds, interleaved with good ShipmentMilestone records on one partition of a fresh topic:
-garbage bytes behind a valid frame, a wrong magic byte, a schema id registered under another
-subject, and valid Avro that breaks the canonical model (``event_type`` naming another record).
+garbage bytes (behind a valid frame; and, as the very last record, too short for a frame), a
+wrong magic byte, a schema id registered under another subject, and valid Avro that breaks the
+canonical model (``event_type`` naming another record).
 """
 
 from __future__ import annotations
@@ -122,10 +123,14 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
     assert foreign_id != raw_id
     template = serde.serialize(raw, goods[0])
     pills = _pills(raw_id, foreign_id, template)
-    # good, pill, good, pill, ... good: every pill has good records behind it
+    # good, pill, good, pill, ... good: every pill has good records behind it; then one more
+    # pill (garbage too short for the frame) last, so the end offset itself lies past a pill
     rows = [(raw.key_for(goods[0]) or "", template)]
     for pill, good in zip(pills, goods[1:], strict=True):
         rows += [(pill.key, pill.value), (raw.key_for(good) or "", serde.serialize(raw, good))]
+    last = Pill("PILL:garbage-last", b"\x00\x01", "DESERIALIZATION", "too short")
+    pills.append(last)
+    rows.append((last.key, last.value))
     offsets = _produce_in_order(bootstrap_servers, raw.name, rows)
 
     group = f"g{uuid.uuid4().hex[:8]}"

@@ -149,3 +149,12 @@ def test_event_larger_than_the_topic_allows_is_refused_before_produce(serde: Avr
     with pytest.raises(EventTooLargeError, match="over the 200-byte limit") as caught:
         serde.serialize(small, event)
     assert event.event_id in str(caught.value)
+
+
+def test_an_id_seen_on_one_topic_is_still_refused_on_another(serde: AvroSerde) -> None:
+    statuses = topic("logistics.shipment-status.v1")
+    status_bytes = serde.serialize(statuses, sample(statuses.record or ""))
+    serde.deserialize(statuses, status_bytes)  # cached for the status topic
+    serde.serialize(MILESTONES, sample(RECORD))
+    with pytest.raises(DecodeError, match="not registered under"):
+        serde.deserialize(MILESTONES, status_bytes)

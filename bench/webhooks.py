@@ -234,12 +234,17 @@ def run(rate: float = RATE, seconds: float = SECONDS, flood_rate: float = FLOOD_
     with Server("full", bootstrap, registry, archive, milestones) as url:
         answers = asyncio.run(offer(url, hooks, flood_rate))
     good = {h.webhook_id for h in hooks if h.good}
-    wrongly = [h.webhook_id for h in hooks if (answers[h.webhook_id].status == 200) != h.good]
+    # A good webhook may be deferred (429 over the rate in a burst, 503): the sender retries
+    # it. Anything else is wrong: a bad one accepted, a good one refused for good.
+    statuses = {h.webhook_id: answers[h.webhook_id].status for h in hooks}
+    deferred = [h for h in hooks if h.good and statuses[h.webhook_id] in (429, 503)]
+    wrongly = [f"{h.webhook_id}: {statuses[h.webhook_id]}" for h in hooks
+               if (statuses[h.webhook_id] == 200) != h.good
+               and not (h.good and statuses[h.webhook_id] in (429, 503))]
     # The warm-up webhook's event is there too; count the flood's own.
     keys = [key for key in milestone_keys(bootstrap, milestones, len(good))
             if key.startswith(b"UPSN:1ZFLOOD")]
-    expected = {f"UPSN:{h.tracking}".encode() for h in hooks if answers[h.webhook_id].status
-                == 200}
+    expected = {f"UPSN:{h.tracking}".encode() for h in hooks if statuses[h.webhook_id] == 200}
     if wrongly or len(keys) != len(set(keys)) or set(keys) != expected:
         raise RuntimeError(f"flood: {len(wrongly)} answered wrongly (e.g. {wrongly[:3]}), "
                            f"{len(keys)} events in Kafka for {len(expected)} accepted, "
@@ -259,7 +264,9 @@ def run(rate: float = RATE, seconds: float = SECONDS, flood_rate: float = FLOOD_
          "value": round(f_accepted, 1), "baseline": flood_rate * 0.8,
          "baseline_name": "good requests offered/s",
          "ratio": round(f_accepted / (flood_rate * 0.8), 3),
-         "target": 1.0, "unit": "req/s", "met": len(expected) == len(good),
+         "target": 0.95, "unit": "req/s",
+         "met": not deferred and f_accepted >= 0.95 * flood_rate * 0.8,
+         "deferred_429_503": len(deferred),
          "p50_ms": round(f50, 2), "p99_ms": round(f99, 2), "events_in_kafka": len(keys)},
     ]
 

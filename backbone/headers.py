@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from collections.abc import Iterable
 
 EVENT_ID = "event_id"
@@ -21,9 +21,12 @@ Headers = list[tuple[str, bytes]]
 
 
 def new_traceparent(trace_id: str | None = None) -> str:
-    """A sampled traceparent with a fresh span id, in ``trace_id``'s trace or a new one."""
-    trace = trace_id or secrets.token_hex(16)
-    return f"00-{trace}-{secrets.token_hex(8)}-01"
+    """A sampled traceparent with a fresh span id, in ``trace_id``'s trace or a new one.
+
+    Ids need to be unique, not secret: the module PRNG costs a tenth of os.urandom per event.
+    """
+    trace = trace_id or f"{random.getrandbits(128):032x}"
+    return f"00-{trace}-{random.getrandbits(64):016x}-01"
 
 
 def child_traceparent(parent: str | None) -> str:

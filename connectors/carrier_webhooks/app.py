@@ -5,8 +5,9 @@ A request goes through, in order (the first failing step answers):
 
     unknown source 404 -> rate 429 -> content type 415 -> body size 413 (enforced while reading)
     -> signature 401 -> webhook-id seen 200 duplicate (or 409 while the first is in flight)
-    -> archive the raw body, wait for Kafka (503 + Retry-After if it does not acknowledge)
-    -> parse (400 when nothing usable; the body stays archived for re-parsing)
+    -> archive the raw body (parsed meanwhile), wait for Kafka (503 + Retry-After if it does
+       not acknowledge) -> the parse's outcome (400 when nothing usable; the body stays
+       archived for re-parsing)
     -> publish the milestones, wait for Kafka (503) -> 200 accepted
 
 Unknown carrier status codes are not refused here: they travel raw and the shipment_status
@@ -80,7 +81,12 @@ T = TypeVar("T")
 
 
 class WebhookSink(Protocol):
-    """Where the service puts what it accepts (IntakePublisher, or a test double)."""
+    """Where the service puts what it accepts (IntakePublisher, or a test double).
+
+    ``archive`` and ``publish`` are called on the event loop and must only queue the record
+    (``publish`` may block on its first call, which is made from a worker thread); the futures
+    may be completed from any thread.
+    """
 
     def archive(self, raw: RawWebhook) -> Future[Archived]: ...
 
@@ -225,6 +231,7 @@ class WebhookIntake:
         self.delivery_wait_s = settings.webhook_delivery_timeout_ms / 1000 + 1.0
         self.bucket = TokenBucket(settings.webhook_rate_per_s, clock.monotonic)
         self.seen = SeenWebhooks(settings.webhook_dedup_size)
+        self._encoding_ready = False
 
     async def handle(self, source: str, request: Request) -> Reply:
         if source not in SOURCES:
@@ -281,28 +288,38 @@ class WebhookIntake:
     async def _accept(self, source: str, webhook_id: str, content_type: str,
                       body: bytes) -> Reply:
         received_at = datetime.fromtimestamp(self.clock.wall(), UTC)
-        raw = RawWebhook(webhook_id, source, content_type, received_at, body)
+        # Producing only queues the record (librdkafka sends it from its own threads), so it
+        # runs here on the event loop: a hop through the thread pool per step cost more than
+        # the step itself and, under a flood, left requests queued behind one another.
         try:
-            [archived] = await self._acknowledged(
-                await run_in_threadpool(lambda: [self.sink.archive(raw)]))
+            archiving = self.sink.archive(RawWebhook(webhook_id, source, content_type,
+                                                     received_at, body))
         except PublishError as error:
             return _unavailable(webhook_id, error)
-        where = {"topic": archived.topic, "partition": archived.partition,
-                 "offset": archived.offset}
+        # Parsing is pure: it runs while the archive record travels, and its outcome is only
+        # acted on once the body is safely archived.
+        parsed: Parsed | Exception
         try:
             parsed = parse(source, body, name=f"{source} webhook {webhook_id}",
                            recorded_at=received_at)
             _require_events(parsed, webhook_id)
         except (CarrierResponseError, ValueError) as error:
+            parsed = error
+        try:
+            [archived] = await self._acknowledged([archiving])
+        except PublishError as error:
+            return _unavailable(webhook_id, error)
+        where = {"topic": archived.topic, "partition": archived.partition,
+                 "offset": archived.offset}
+        if isinstance(parsed, Exception):
             log.warning("webhook %s %s not parsed (archived at %s): %s", source, webhook_id,
-                        where, error)
+                        where, parsed)
             return Reply.rejected(
-                400, Outcome.INVALID_PAYLOAD, str(error), archived=where,
+                400, Outcome.INVALID_PAYLOAD, str(parsed), archived=where,
                 note="the raw body is archived and can be re-parsed once fixed; nothing else "
                      "was published")
         try:
-            deliveries = await self._acknowledged(await run_in_threadpool(
-                lambda: [self.sink.publish(event) for event in parsed.events]))
+            deliveries = await self._acknowledged(await self._publish(parsed.events))
         except EventTooLargeError as error:
             return Reply.rejected(400, Outcome.INVALID_PAYLOAD, str(error), archived=where)
         except (PublishError, RegistryError) as error:
@@ -314,24 +331,47 @@ class WebhookIntake:
                         for r in parsed.rejections],
         }, events=len(deliveries))
 
+    async def _publish(self, events: Sequence[ShipmentMilestone]) -> list[Future[Delivery]]:
+        if self._encoding_ready:
+            return [self.sink.publish(event) for event in events]
+        # Until one publish went through, encoding may first ask the schema registry (blocking
+        # HTTP): keep that off the event loop. Afterwards the encoder is cached.
+        futures = await run_in_threadpool(lambda: [self.sink.publish(event) for event in events])
+        self._encoding_ready = True
+        return futures
+
     async def _acknowledged(self, futures: Sequence[Future[T]]) -> list[T]:
         """Every future's result once Kafka reported on all; PublishError naming a failure."""
         if not futures:
             return []
-        waiting = [asyncio.wrap_future(future) for future in futures]
-        for each in waiting:
-            # A report that arrives after we gave up must not be logged as never retrieved.
-            each.add_done_callback(lambda f: f.cancelled() or f.exception())
-        # asyncio.wait (not wait_for) so giving up never cancels the producer's futures.
-        _, pending = await asyncio.wait(waiting, timeout=self.delivery_wait_s)
-        if pending:
-            raise PublishError(f"{len(pending)} of {len(waiting)} records had no delivery "
-                               f"report within {self.delivery_wait_s:.0f}s")
-        errors = [error for each in waiting if (error := each.exception()) is not None]
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[None] = loop.create_future()
+
+        def on_report() -> None:  # on the event loop
+            if not settled.done() and all(future.done() for future in futures):
+                settled.set_result(None)
+
+        def reported(_: Future[T]) -> None:  # on whichever thread served the report
+            if not loop.is_closed():  # a report after shutdown has nobody to tell
+                loop.call_soon_threadsafe(on_report)
+
+        for future in futures:
+            # Delivery reports complete the futures on the producer's polling thread; one
+            # wake-up of the loop per report, no task or wrapper future per record.
+            future.add_done_callback(reported)
+        try:
+            # Giving up cancels only our own waiter, never the producer's futures.
+            async with asyncio.timeout(self.delivery_wait_s):
+                await settled
+        except TimeoutError:
+            pending = sum(not future.done() for future in futures)
+            raise PublishError(f"{pending} of {len(futures)} records had no delivery report "
+                               f"within {self.delivery_wait_s:.0f}s") from None
+        errors = [error for future in futures if (error := future.exception()) is not None]
         if errors:
             raise errors[0] if isinstance(errors[0], PublishError) else PublishError(
                 str(errors[0]))
-        return [each.result() for each in waiting]
+        return [future.result() for future in futures]
 
 
 def build_app(sink: WebhookSink, settings: Settings, *, clock: Clock | None = None) -> Starlette:

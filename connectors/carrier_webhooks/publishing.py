@@ -6,7 +6,8 @@ EventPublisher (canonical events). Its ``message.timeout.ms`` is short (settings
 ``webhook_delivery_timeout_ms``) because a sender is waiting on the HTTP answer: an unreachable
 broker must become a 503 within seconds, not after librdkafka's default five minutes. A
 background thread serves delivery reports so request handlers can await plain futures instead
-of each polling the producer.
+of each polling the producer. Queuing a record never waits (a full local queue is refused at
+once), so the service calls it on its event loop.
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ class IntakePublisher:
         self._reports.start()
 
     def archive(self, raw: RawWebhook) -> Future[Archived]:
-        """Queue ``raw`` for the archive topic, keyed by its webhook-id."""
+        """Queue ``raw`` for the archive topic, keyed by its webhook-id (never blocks).
+
+        Raises PublishError at once when the producer's local queue is full.
+        """
         future: Future[Archived] = Future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
@@ -109,7 +113,10 @@ class IntakePublisher:
         return future
 
     def publish(self, event: ShipmentMilestone) -> Future[Delivery]:
-        """Queue one milestone for the milestone topic (keyed carrier:tracking_number)."""
+        """Queue one milestone for the milestone topic (keyed carrier:tracking_number).
+
+        Only the first call blocks: it may ask the schema registry for the topic's schema id.
+        """
         return self._events.publish(event, topic=self.topics.milestones)
 
     def reachable(self, timeout_s: float = 1.0) -> str | None:
@@ -134,15 +141,17 @@ class IntakePublisher:
             self._reports.join(timeout=5)
 
     def _produce(self, raw: RawWebhook, on_delivery: Any) -> None:
-        while True:
-            try:
-                self._producer.produce(self.topics.archive.name, value=raw.body,
-                                       key=raw.webhook_id, headers=raw.headers(),
-                                       on_delivery=on_delivery)
-                return
-            except BufferError:
-                # The local queue is full: wait for room rather than drop the body.
-                self._producer.poll(0.1)
+        try:
+            self._producer.produce(self.topics.archive.name, value=raw.body,
+                                   key=raw.webhook_id, headers=raw.headers(),
+                                   on_delivery=on_delivery)
+        except BufferError:
+            # The local queue is full: Kafka is far behind. Waiting for room would stall the
+            # event loop this runs on; the sender is told to come back instead (503).
+            raise PublishError(
+                f"Kafka is not keeping up: the producer's local queue is full "
+                f"({len(self._producer)} records waiting), webhook {raw.webhook_id} was not "
+                "archived") from None
 
     def _serve_reports(self) -> None:
         while not self._stopping.is_set():

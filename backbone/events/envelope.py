@@ -54,8 +54,10 @@ class Event(CanonicalRecord):
         pydantic-core's own dump (Rust) is the shape fastavro wants: StrEnum members are
         strings, tuples are sequences, Decimal and aware datetimes are what the decimal and
         timestamp logical types take. A test proves the bytes equal a field-by-field walk.
+        ``warnings=False``: a ``model_copy(update=...)`` may hold an enum field as its plain
+        string value (no validation on update); it is dumped as it is, as the walk did.
         """
-        return self.model_dump()
+        return self.model_dump(warnings=False)
 
     @classmethod
     def from_avro(cls, data: dict[str, Any]) -> Self:

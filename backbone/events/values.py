@@ -3,6 +3,7 @@ base record every model derives from."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +65,10 @@ def _fit_decimal(spec: DecimalSpec) -> AfterValidator:
 
 
 def _utc_millis(value: datetime) -> datetime:
+    # fast path (the common case: fastavro and earlier validation hand over UTC millis): no
+    # new object; the result is what the general path below returns
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             f"naive datetime {value.isoformat()} has no UTC offset; give an offset "
@@ -74,7 +79,13 @@ def _utc_millis(value: datetime) -> datetime:
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid_text(value: Any) -> Any:
+    # canonical lower-case text is its own canonical form: skip building a UUID (the common case)
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str):

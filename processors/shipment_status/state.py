@@ -113,8 +113,19 @@ def dedup_key(event: ShipmentMilestone) -> str:
         *([] if where is None else [where.city or "", where.region or "", where.postal_code or "",
                                     where.country or "", where.site_id or "", where.gln or ""]),
     ]
-    text = "\x1f".join(part.strip().upper() for part in parts)
+    # upper() maps character by character, so one call on the joined text equals one per part
+    text = "\x1f".join([part.strip() for part in parts]).upper()
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _status_event_id(name: str) -> str:
+    """``str(uuid.uuid5(_STATUS_NAMESPACE, name))`` without building two UUID objects (a
+    measurable share of the processor's per-record time)."""
+    digest = bytearray(hashlib.sha1(_STATUS_NAMESPACE.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def apply(status: ShipmentStatus | None, event: ShipmentMilestone, mappings: StatusMappings,
@@ -152,8 +163,7 @@ def apply(status: ShipmentStatus | None, event: ShipmentMilestone, mappings: Sta
         condition_at=condition_at, eta_at=eta_at, appointment_at=appointment_at,
     )
     new_status = ShipmentStatus(
-        event_id=str(uuid.uuid5(_STATUS_NAMESPACE, f"{event.carrier}:{event.tracking_number}:"
-                                                   f"{key}")),
+        event_id=_status_event_id(f"{event.carrier}:{event.tracking_number}:{key}"),
         occurred_at=last_event.event_time,
         recorded_at=_latest(status.recorded_at if status else None, event.recorded_at),
         source=Source(system=SourceSystem.BACKBONE, instance="shipment-status"),

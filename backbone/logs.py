@@ -67,3 +67,5 @@ def configure(level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every registry request at INFO: noise next to what backbone reports
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

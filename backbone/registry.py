@@ -7,6 +7,7 @@ Apicurio's /apis/ccompat/v7, Confluent Schema Registry, Karapace, Redpanda.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -38,6 +39,12 @@ class SchemaRegistry:
 
     def close(self) -> None:
         self._http.close()
+
+    def __del__(self) -> None:
+        # A registry dropped without close() (a serde built for one command) must not leave
+        # its keep-alive socket for the garbage collector to find unclosed.
+        with contextlib.suppress(Exception):
+            self._http.close()
 
     def __enter__(self) -> SchemaRegistry:
         return self

@@ -36,7 +36,8 @@ STATUS = "logistics.shipment-status.v1"
 
 def test_unmapped_code_fixed_by_override_and_replayed_exactly_once(
         bootstrap_servers: str, registry_url: str, admin: AdminClient, tmp_path: Path,
-        topic_factory: TopicFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+        topic_factory: TopicFactory, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers)
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", registry_url)
     monkeypatch.delenv(shipment_status.MAPPINGS_ENV, raising=False)
@@ -44,6 +45,7 @@ def test_unmapped_code_fixed_by_override_and_replayed_exactly_once(
     prefix = topics.name(RAW)[: -len(RAW) - 1]
     audit_topic = topic_factory(1)
     serde = serde_for(registry_url)
+    request.addfinalizer(serde.registry.close)
     first = sample_shipment_milestone(3)
     unknown = first.model_copy(update={"raw_status": first.raw_status.model_copy(
         update={"code": "ZZ-NEW-CODE"})})

@@ -83,7 +83,11 @@ def test_sigkill_and_restart_give_the_clean_runs_output_exactly(
 
     clean = start_processor("shipment-status", env("clean"), until_idle_s=4,
                             log=tmp_path / "clean.log")
-    victim = start_processor("shipment-status", env("crash"), log=tmp_path / "crash.log")
+    # Short transactions for the victim, so the kill lands between many commits: with the 1 s
+    # default one commit can carry most of the stream on a fast machine.
+    victim = start_processor("shipment-status",
+                             {**env("crash"), "BACKBONE_PROCESSOR_COMMIT_INTERVAL_S": "0.1"},
+                             log=tmp_path / "crash.log")
     seen = count_committed(bootstrap_servers, f"{prefixes['crash']}.{STATUS}", 500, 60)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)

@@ -122,7 +122,9 @@ def test_ingest_publishes_acknowledges_moves_and_never_republishes(
         error = (tmp_path / "failed" / "garbage.edi.error.txt").read_text()
         assert error.startswith("garbage.edi:") and "ISA" in error
         assert (tmp_path / "failed" / "EdiEngine__NonEdi.edi.error.txt").exists()
-        assert elapsed < 30
+        # bounded, not timed: 1 MB of garbage must not be scanned for minutes (a generous
+        # bound; the per-file "under a second" is checked in tests/unit/edi_x12/test_envelope.py)
+        assert elapsed < 120
         for name in FILES[:4]:
             assert (tmp_path / "processed" / name).exists()
         assert list(inbox.iterdir()) == []

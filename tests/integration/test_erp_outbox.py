@@ -100,7 +100,8 @@ def test_100k_rows_relayed_none_lost_none_duplicated(
         left = connection.execute(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
     assert left == (0,)
-    assert elapsed < 60, f"relaying 100k rows took {elapsed:.1f}s"
+    # speed is bench/outbox.py's business (a ratio in the same run), not an assertion here
+    print(f"relayed 100k rows in {elapsed:.1f}s")
 
 
 def _marked_published(url: str) -> int:

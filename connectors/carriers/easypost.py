@@ -16,10 +16,8 @@ from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
     Parsed,
-    Rejection,
     TrackingEvent,
     location,
-    milestone,
     raw_status,
 )
 
@@ -43,11 +41,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
     for i, detail in enumerate(details):
         where = f"{name}: tracking_details[{i}]"
         event = _event(detail, carrier, tracking, eta, tracker)
-        if isinstance(event, str):
-            parsed.rejections.append(Rejection(where, event))
-        else:
-            parsed.events.append(milestone(event, recorded_at=recorded_at,
-                                           api="easypost-tracker", raw_ref=name))
+        parsed.add(event, where, recorded_at=recorded_at, api="easypost-tracker", raw_ref=name)
     return parsed
 
 

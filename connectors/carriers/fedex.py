@@ -19,7 +19,6 @@ from connectors.carriers.model import (
     Rejection,
     TrackingEvent,
     location,
-    milestone,
     parse_xml,
     raw_status,
     text,
@@ -58,11 +57,8 @@ def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
             continue
         for e, element in enumerate(detail.findall("Events"), start=1):
             event = _event(element, detail, tracking)
-            if isinstance(event, str):
-                parsed.rejections.append(Rejection(f"{where}/Events[{e}]", event))
-            else:
-                parsed.events.append(milestone(event, recorded_at=recorded_at,
-                                               api="fedex-track-xml", raw_ref=name))
+            parsed.add(event, f"{where}/Events[{e}]", recorded_at=recorded_at,
+                       api="fedex-track-xml", raw_ref=name)
     return parsed
 
 

@@ -79,6 +79,15 @@ class Parsed:
     events: list[ShipmentMilestone] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
+    def add(self, event: TrackingEvent | str, where: str, *, recorded_at: datetime, api: str,
+            raw_ref: str) -> None:
+        """Keep a parsed event as a milestone, or a reason (``str``) as a rejection."""
+        if isinstance(event, str):
+            self.rejections.append(Rejection(where, event))
+        else:
+            self.events.append(milestone(event, recorded_at=recorded_at, api=api,
+                                         raw_ref=raw_ref))
+
 
 @dataclass(frozen=True)
 class TrackingEvent:

@@ -20,7 +20,6 @@ from connectors.carriers.model import (
     TrackingEvent,
     location,
     midnight_utc,
-    milestone,
     parse_xml,
     raw_status,
     text,
@@ -54,11 +53,8 @@ def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
                                      or text(shipment, "ScheduledDeliveryDate")))
             for a, activity in enumerate(package.findall("Activity"), start=1):
                 event = _event(activity, tracking, eta)
-                if isinstance(event, str):
-                    parsed.rejections.append(Rejection(f"{where}/Activity[{a}]", event))
-                else:
-                    parsed.events.append(milestone(event, recorded_at=recorded_at,
-                                                   api="ups-track-xml", raw_ref=name))
+                parsed.add(event, f"{where}/Activity[{a}]", recorded_at=recorded_at,
+                           api="ups-track-xml", raw_ref=name)
     return parsed
 
 

@@ -19,7 +19,6 @@ from connectors.carriers.model import (
     TrackingEvent,
     location,
     midnight_utc,
-    milestone,
     parse_xml,
     raw_status,
     text,
@@ -60,11 +59,8 @@ def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
         for tag, entry in entries:
             counts[tag] = counts.get(tag, 0) + 1
             event = _event(entry, tracking, eta)
-            if isinstance(event, str):
-                parsed.rejections.append(Rejection(f"{where}/{tag}[{counts[tag]}]", event))
-            else:
-                parsed.events.append(milestone(event, recorded_at=recorded_at,
-                                               api="usps-track-xml", raw_ref=name))
+            parsed.add(event, f"{where}/{tag}[{counts[tag]}]", recorded_at=recorded_at,
+                       api="usps-track-xml", raw_ref=name)
     return parsed
 
 

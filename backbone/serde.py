@@ -1,8 +1,11 @@
-"""Canonical events to and from Confluent-framed Avro, with fastavro and guarded decoding.
+"""Canonical events to and from Confluent-framed Avro, with guarded decoding.
 
 Wire format: magic byte 0, 4-byte big-endian schema id, Avro binary (TopicNameStrategy subject
-``<topic>-value``). Parsed schemas are cached per schema id (the generic serializer wrappers
-re-walk the schema on every message: about 2x slower, reference/perf.md).
+``<topic>-value``). Schemas are compiled once per schema id into a :class:`Codec`
+(backbone/avro_codec.py: the same bytes as fastavro, ~5x faster to write and ~1.6x to read;
+the generic serializer wrappers re-walk the schema on every message, reference/perf.md).
+Reading with another writer schema than the topic's current one (schema evolution) goes
+through fastavro's schema resolution.
 
 Decoding never crashes on bad bytes: a record over the size limit, a wrong magic byte, a schema
 id not registered under the topic's subject, a recursive writer schema, undecodable or trailing
@@ -23,6 +26,7 @@ import fastavro
 from pydantic import ValidationError
 
 from backbone import schemas
+from backbone.avro_codec import Codec, Unsupported
 from backbone.errors import DecodeError, EventTooLargeError, SchemaValidationError
 from backbone.events import Event, model_for
 from backbone.registry import SchemaRegistry
@@ -36,6 +40,14 @@ _HEADER = struct.Struct(">bI")
 class _Writer:
     schema_id: int
     parsed: Any
+    codec: Codec | None  # None: a schema the compiled codec does not cover (fastavro then)
+
+
+def _codec(schema: Any, parsed: Any) -> Codec | None:
+    try:
+        return Codec(schema, parsed)
+    except Unsupported:
+        return None
 
 
 class AvroSerde:
@@ -53,17 +65,21 @@ class AvroSerde:
         self.auto_register = auto_register
         self._writers: dict[str, _Writer] = {}
         # keyed by subject too: an id accepted for one topic says nothing about another topic
-        self._readers: dict[tuple[str, int], Any] = {}
+        self._readers: dict[tuple[str, int], tuple[Any, Codec | None]] = {}
 
     # -- encoding ---------------------------------------------------------------------------
 
     def serialize(self, topic: Topic, event: Event) -> bytes:
         """Confluent-framed Avro of ``event`` for ``topic``; refuses what the topic cannot take."""
         writer = self._writer(topic)
-        buffer = io.BytesIO()
-        buffer.write(_HEADER.pack(MAGIC, writer.schema_id))
-        fastavro.schemaless_writer(buffer, writer.parsed, event.to_avro())
-        data = buffer.getvalue()
+        if writer.codec is not None:
+            data = bytes(writer.codec.encode(event.to_avro(),
+                                             bytearray(_HEADER.pack(MAGIC, writer.schema_id))))
+        else:
+            buffer = io.BytesIO()
+            buffer.write(_HEADER.pack(MAGIC, writer.schema_id))
+            fastavro.schemaless_writer(buffer, writer.parsed, event.to_avro())
+            data = buffer.getvalue()
         limit = min(topic.max_message_bytes, self.max_message_bytes)
         if len(data) > limit:
             raise EventTooLargeError(
@@ -96,7 +112,8 @@ class AvroSerde:
                     "`backbone schemas register` first"
                 )
             schema_id = self.registry.register(topic.value_subject, text)
-        writer = _Writer(schema_id, schemas.parsed(topic.record))
+        parsed = schemas.parsed(topic.record)
+        writer = _Writer(schema_id, parsed, _codec(schemas.load(topic.record), parsed))
         self._writers[topic.name] = writer
         return writer
 
@@ -117,23 +134,25 @@ class AvroSerde:
         """The decoded Avro record as a dict (guarded exactly like :meth:`deserialize`)."""
         schema_id = self._check_frame(topic, data)
         assert data is not None  # _check_frame refused None
-        writer = self._writer_schema(topic, schema_id)
+        writer, codec = self._writer_schema(topic, schema_id)
         reader = self._writer(topic)
-        buffer = io.BytesIO(data)
-        buffer.seek(_HEADER.size)
         try:
-            if schema_id == reader.schema_id:
-                record = fastavro.schemaless_reader(buffer, writer)
+            if schema_id == reader.schema_id and codec is not None:
+                record, end = codec.decode(data, _HEADER.size)
             else:
-                record = fastavro.schemaless_reader(buffer, writer, reader.parsed)
+                buffer = io.BytesIO(data)
+                buffer.seek(_HEADER.size)
+                record = fastavro.schemaless_reader(
+                    buffer, writer, None if schema_id == reader.schema_id else reader.parsed)
+                end = buffer.tell()
         except Exception as error:  # fastavro raises many kinds on bad bytes
             raise DecodeError(
                 f"{topic.name}: {len(data)}-byte record with schema id {schema_id} is not "
                 f"valid Avro: {type(error).__name__}: {error}"
             ) from error
-        if buffer.tell() != len(data):
+        if end != len(data):
             raise DecodeError(
-                f"{topic.name}: {len(data) - buffer.tell()} trailing bytes after the Avro "
+                f"{topic.name}: {len(data) - end} trailing bytes after the Avro "
                 f"record (schema id {schema_id}); the producer framed it wrongly"
             )
         if not isinstance(record, dict):
@@ -161,7 +180,7 @@ class AvroSerde:
             )
         return int(schema_id)
 
-    def _writer_schema(self, topic: Topic, schema_id: int) -> Any:
+    def _writer_schema(self, topic: Topic, schema_id: int) -> tuple[Any, Codec | None]:
         cached = self._readers.get((topic.value_subject, schema_id))
         if cached is not None:
             return cached
@@ -183,8 +202,9 @@ class AvroSerde:
             raise DecodeError(
                 f"{topic.name}: writer schema id {schema_id} is refused: {error}"
             ) from error
-        self._readers[(topic.value_subject, schema_id)] = parsed
-        return parsed
+        cached = (parsed, _codec(writer_schema, parsed))
+        self._readers[(topic.value_subject, schema_id)] = cached
+        return cached
 
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})

@@ -4,13 +4,15 @@ fastavro interprets the schema on every record, and to pick a union branch it *v
 value against each candidate, nested records included, so writing one ShipmentMilestone costs
 ~90 µs and reading it ~50 µs (bench/README.md, processors). Our schemas use a small part of
 Avro: records, enums, arrays, maps, fixed, primitives, unions of ``null`` and one other type,
-and the logical types decimal (bytes), timestamp-millis, date and uuid. :func:`compile_schema`
-turns such a schema into a tree of small closures once; a union then costs one ``is None``.
+and the logical types decimal (bytes), timestamp-millis, date and uuid. :class:`Codec` turns
+such a schema into Python source once, a reading and a writing function per record with every
+field inlined (``Codec.source`` shows it), so a union costs one ``is None`` and a short string
+one slice.
 
 Same bytes, same values: :class:`Codec` writes what ``fastavro.schemaless_writer`` writes and
 reads what ``fastavro.schemaless_reader`` returns (tests/unit/test_avro_codec.py compares both
 over every canonical event and generated values). It is only a fast path: when a value or a
-record does not fit it (a type the compiled tree does not expect, truncated or garbage bytes),
+record does not fit it (a type the compiled code does not expect, truncated or garbage bytes),
 the codec hands the record to fastavro, so errors and corner cases stay exactly fastavro's. A
 schema outside the supported part raises :class:`Unsupported` and the caller keeps fastavro.
 """
@@ -31,6 +33,10 @@ Writer = Callable[[bytearray, Any], None]
 Reader = Callable[[bytes, int], tuple[Any, int]]
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_UNSUPPORTED_LOGICAL = frozenset({
+    "time-millis", "time-micros", "timestamp-micros", "timestamp-nanos", "local-timestamp-millis",
+    "local-timestamp-micros", "local-timestamp-nanos", "duration",
+})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _FLOAT = struct.Struct("<f")
@@ -46,7 +52,15 @@ class Codec:
 
     def __init__(self, schema: Any, parsed: Any = None) -> None:
         """``parsed``: the schema already parsed by ``fastavro.parse_schema``, if at hand."""
-        self._write, self._read = _Compiler().compile(schema, "")
+        generator = _Generator()
+        top = generator.top(schema)
+        self.source = generator.source()
+        scope = generator.constants | _RUNTIME
+        # the text holds no name or string from the schema except field names, written as
+        # Python literals (repr); a writer schema from the registry cannot inject code
+        exec(compile(self.source, "<avro codec>", "exec"), scope)
+        self._write: Writer = scope[f"write_{top}"]
+        self._read: Reader = scope[f"read_{top}"]
         self._parsed = parsed if parsed is not None else fastavro.parse_schema(schema)
 
     def encode(self, datum: Any, out: bytearray | None = None) -> bytearray:
@@ -73,7 +87,7 @@ class Codec:
             return value, buffer.tell()
 
 
-# -- primitives ---------------------------------------------------------------------------------
+# -- run-time helpers of the generated code ----------------------------------------------------
 
 
 def write_long(out: bytearray, value: int) -> None:
@@ -101,402 +115,324 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
     return (value >> 1) ^ -(value & 1), pos
 
 
-def _write_null(out: bytearray, value: Any) -> None:
-    if value is not None:
-        raise TypeError("null expected")
-
-
-def _read_null(data: bytes, pos: int) -> tuple[Any, int]:
-    return None, pos
-
-
-def _write_boolean(out: bytearray, value: Any) -> None:
-    if value is True:
-        out.append(1)
-    elif value is False:
-        out.append(0)
-    else:
-        raise TypeError("bool expected")
-
-
-def _read_boolean(data: bytes, pos: int) -> tuple[Any, int]:
-    return data[pos] != 0, pos + 1
-
-
-def _write_int(out: bytearray, value: Any) -> None:
-    if type(value) is not int:
-        raise TypeError("int expected")
-    write_long(out, value)
-
-
-def _write_float(out: bytearray, value: Any) -> None:
-    if type(value) is not float:
-        raise TypeError("float expected")
-    out += _FLOAT.pack(value)
-
-
-def _read_float(data: bytes, pos: int) -> tuple[Any, int]:
-    return _FLOAT.unpack_from(data, pos)[0], pos + 4
-
-
-def _write_double(out: bytearray, value: Any) -> None:
-    if type(value) is not float:
-        raise TypeError("float expected")
-    out += _DOUBLE.pack(value)
-
-
-def _read_double(data: bytes, pos: int) -> tuple[Any, int]:
-    return _DOUBLE.unpack_from(data, pos)[0], pos + 8
-
-
-def _write_bytes(out: bytearray, value: Any) -> None:
-    if type(value) is not bytes:
-        raise TypeError("bytes expected")
-    write_long(out, len(value))
-    out += value
-
-
-def _read_bytes(data: bytes, pos: int) -> tuple[Any, int]:
-    size, pos = read_long(data, pos)
-    end = pos + size
-    if size < 0 or end > len(data):
-        raise EOFError("bytes past the end of the record")
-    return data[pos:end], end
-
-
-def _write_string(out: bytearray, value: Any) -> None:
-    encoded = value.encode()  # AttributeError for a non-str: fastavro decides
-    size = len(encoded)
-    if size < 64:
-        out.append(size << 1)
-    else:
-        write_long(out, size)
-    out += encoded
-
-
-def _read_string(data: bytes, pos: int) -> tuple[Any, int]:
-    byte = data[pos]
-    if byte < 0x80:
-        size = (byte >> 1) ^ -(byte & 1)
-        pos += 1
-    else:
-        size, pos = read_long(data, pos)
-    end = pos + size
-    if size < 0 or end > len(data):
-        raise EOFError("string past the end of the record")
-    return data[pos:end].decode(), end
-
-
-_PRIMITIVE_CODECS: dict[str, tuple[Writer, Reader]] = {
-    "null": (_write_null, _read_null),
-    "boolean": (_write_boolean, _read_boolean),
-    "int": (_write_int, read_long),
-    "long": (_write_int, read_long),
-    "float": (_write_float, _read_float),
-    "double": (_write_double, _read_double),
-    "bytes": (_write_bytes, _read_bytes),
-    "string": (_write_string, _read_string),
-}
-
-
-# -- logical types ------------------------------------------------------------------------------
-
-
-def _timestamp_millis() -> tuple[Writer, Reader]:
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is datetime and value.tzinfo is not None:
-            delta = value - _EPOCH
-            write_long(out, (delta.days * 86_400 + delta.seconds) * 1000
-                       + delta.microseconds // 1000)
-        elif type(value) is int:
-            write_long(out, value)
-        else:
-            raise TypeError("aware datetime expected")  # naive: fastavro's local-time rule
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        millis, pos = read_long(data, pos)
-        return _EPOCH + timedelta(microseconds=millis * 1000), pos
-
-    return write, read
-
-
-def _date() -> tuple[Writer, Reader]:
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is date:
-            write_long(out, value.toordinal() - _EPOCH_ORDINAL)
-        elif type(value) is int:
-            write_long(out, value)
-        else:
-            raise TypeError("date expected")
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        days, pos = read_long(data, pos)
-        return date.fromordinal(days + _EPOCH_ORDINAL), pos
-
-    return write, read
-
-
-def _uuid() -> tuple[Writer, Reader]:
-    def write(out: bytearray, value: Any) -> None:
-        _write_string(out, str(value) if type(value) is uuid.UUID else value)
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        text, pos = _read_string(data, pos)
-        return uuid.UUID(text), pos
-
-    return write, read
-
-
-def _decimal(precision: int, scale: int) -> tuple[Writer, Reader]:
-    context = Context(prec=precision)
-    power = 10**scale
-
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is not Decimal:
-            _write_bytes(out, value)
-            return
-        sign, digits, exponent = value.as_tuple()
-        if len(digits) > precision or not isinstance(exponent, int) or exponent + scale < 0:
-            raise ValueError("decimal does not fit the schema")  # fastavro words it
-        numerator, denominator = value.as_integer_ratio()
-        unscaled = abs(numerator) * power // denominator
-        size = (unscaled.bit_length() + 8) // 8
-        _write_bytes(out, (-unscaled if sign else unscaled).to_bytes(size, "big", signed=True))
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        raw, pos = _read_bytes(data, pos)
-        unscaled = int.from_bytes(raw, "big", signed=True)
-        return context.create_decimal(unscaled).scaleb(-scale, context), pos
-
-    return write, read
-
-
-# -- complex types ------------------------------------------------------------------------------
-
-
-def _record(fields: list[tuple[str, Writer, Reader]]) -> tuple[Writer, Reader]:
-    writers = [(name, write) for name, write, _ in fields]
-    readers = [(name, read) for name, _, read in fields]
-
-    def write(out: bytearray, value: Any) -> None:
-        for name, write_field in writers:
-            write_field(out, value[name])  # KeyError for a missing field: fastavro decides
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        record = {}
-        for name, read_field in readers:
-            record[name], pos = read_field(data, pos)
-        return record, pos
-
-    return write, read
-
-
-def _enum(symbols: list[str]) -> tuple[Writer, Reader]:
-    index = {symbol: bytes([position << 1]) if position < 64 else None
-             for position, symbol in enumerate(symbols)}
-
-    def write(out: bytearray, value: Any) -> None:
-        encoded = index[value]  # KeyError for an unknown symbol: fastavro decides
-        if encoded is None:
-            write_long(out, symbols.index(value))
-        else:
-            out += encoded
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        position, pos = read_long(data, pos)
-        if position < 0:
-            raise IndexError("negative enum index")
-        return symbols[position], pos
-
-    return write, read
-
-
 def _blocks(data: bytes, pos: int) -> tuple[int, int]:
     """(item count, position) of the next array or map block; a negative count has a size."""
     count, pos = read_long(data, pos)
     if count < 0:
         count = -count
         _, pos = read_long(data, pos)
-    if count > len(data) - pos:  # every item takes at least one byte in our schemas
+    if count > len(data) - pos:  # every item takes at least one byte in the schemas compiled
         raise EOFError("block count larger than the bytes left")
     return count, pos
 
 
-def _array(items: tuple[Writer, Reader]) -> tuple[Writer, Reader]:
-    write_item, read_item = items
-
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is not list and type(value) is not tuple:
-            raise TypeError("list expected")
-        if value:
-            write_long(out, len(value))
-            for item in value:
-                write_item(out, item)
-        out.append(0)
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        result = []
-        count, pos = _blocks(data, pos)
-        while count:
-            for _ in range(count):
-                item, pos = read_item(data, pos)
-                result.append(item)
-            count, pos = _blocks(data, pos)
-        return result, pos
-
-    return write, read
+def _decimal_bytes(value: Any, precision: int, scale: int) -> Any:
+    """fastavro's bytes of a Decimal (same length rule); anything else passes through."""
+    if type(value) is not Decimal:
+        return value
+    sign, digits, exponent = value.as_tuple()
+    if len(digits) > precision or not isinstance(exponent, int) or exponent + scale < 0:
+        raise ValueError("decimal does not fit the schema")  # fastavro words it
+    numerator, denominator = value.as_integer_ratio()
+    unscaled = abs(numerator) * 10**scale // denominator
+    size = (unscaled.bit_length() + 8) // 8
+    return (-unscaled if sign else unscaled).to_bytes(size, "big", signed=True)
 
 
-def _map(values: tuple[Writer, Reader]) -> tuple[Writer, Reader]:
-    write_value, read_value = values
-
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is not dict:
-            raise TypeError("dict expected")
-        if value:
-            write_long(out, len(value))
-            for key, item in value.items():
-                _write_string(out, key)
-                write_value(out, item)
-        out.append(0)
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        result = {}
-        count, pos = _blocks(data, pos)
-        while count:
-            for _ in range(count):
-                key, pos = _read_string(data, pos)
-                result[key], pos = read_value(data, pos)
-            count, pos = _blocks(data, pos)
-        return result, pos
-
-    return write, read
+_RUNTIME: dict[str, Any] = {
+    "write_long": write_long, "read_long": read_long, "blocks": _blocks,
+    "decimal_bytes": _decimal_bytes, "EPOCH": _EPOCH, "EPOCH_ORDINAL": _EPOCH_ORDINAL,
+    "timedelta": timedelta, "date": date, "datetime": datetime, "Decimal": Decimal,
+    "UUID": uuid.UUID, "FLOAT": _FLOAT, "DOUBLE": _DOUBLE,
+}
 
 
-def _fixed(size: int) -> tuple[Writer, Reader]:
-    def write(out: bytearray, value: Any) -> None:
-        if type(value) is not bytes or len(value) != size:
-            raise TypeError(f"{size} bytes expected")
-        out += value
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        end = pos + size
-        if end > len(data):
-            raise EOFError("fixed past the end of the record")
-        return data[pos:end], end
-
-    return write, read
+# -- the generator ------------------------------------------------------------------------------
 
 
-def _optional(null_index: int, other: tuple[Writer, Reader]) -> tuple[Writer, Reader]:
-    """A union of null and one other type, in either order."""
-    write_other, read_other = other
-    null_tag, other_tag = (0, 2) if null_index == 0 else (2, 0)
+class _Generator:
+    """Writes the source of one schema: ``read_<n>`` / ``write_<n>`` per named record.
 
-    def write(out: bytearray, value: Any) -> None:
-        if value is None:
-            out.append(null_tag)
-        else:
-            out.append(other_tag)
-            write_other(out, value)
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        tag = data[pos]
-        if tag == null_tag:
-            return None, pos + 1
-        if tag == other_tag:
-            return read_other(data, pos + 1)
-        raise IndexError(f"union branch tag {tag} out of range")
-
-    return write, read
-
-
-# -- the compiler -------------------------------------------------------------------------------
-
-
-class _Compiler:
-    """Walks one schema; named types are compiled at their definition and reused by name."""
+    ``_read(schema, target)`` returns lines that leave the value in ``target`` and move ``pos``;
+    ``_write(schema, value)`` returns lines that append the encoding of ``value`` to ``out``.
+    Constants (enum symbols, decimal contexts) are passed to the code by name.
+    """
 
     def __init__(self) -> None:
-        self.named: dict[str, tuple[Writer, Reader]] = {}
-        self.open: set[str] = set()  # records being compiled: a reference to one is recursion
+        self.functions: list[str] = []
+        self.constants: dict[str, Any] = {}
+        self.records: dict[str, int] = {}  # full name -> function number
+        self.types: dict[str, Any] = {}  # full name -> (schema, namespace) of enums and fixed
+        self.open: set[str] = set()  # records being generated: a reference is recursion
+        self._names = 0
 
-    def compile(self, schema: Any, namespace: str) -> tuple[Writer, Reader]:
-        if isinstance(schema, str):
-            return self._reference(schema, namespace)
-        if isinstance(schema, list):
-            return self._union(schema, namespace)
-        if not isinstance(schema, dict):
-            raise Unsupported(f"not a schema: {schema!r:.60}")
-        kind = schema.get("type")
-        logical = schema.get("logicalType")
-        if logical is not None and isinstance(kind, str):
-            return self._logical(schema, kind, logical)
-        if kind in ("record", "error"):
-            return self._record(schema, namespace)
-        if kind == "enum":
-            name = self._full_name(schema, namespace)
-            codec = _enum(list(schema["symbols"]))
-            self.named[name] = codec
-            return codec
-        if kind == "fixed":
-            name = self._full_name(schema, namespace)
-            codec = _fixed(int(schema["size"]))
-            self.named[name] = codec
-            return codec
-        if kind == "array":
-            return _array(self.compile(schema["items"], namespace))
-        if kind == "map":
-            return _map(self.compile(schema["values"], namespace))
-        return self.compile(kind, namespace)
+    def top(self, schema: Any) -> int:
+        """Generates everything the record ``schema`` needs; the number of its functions."""
+        if not (isinstance(schema, dict) and schema.get("type") in ("record", "error")):
+            raise Unsupported("only records are compiled")
+        return self.record(schema, "")
 
-    def _reference(self, name: str, namespace: str) -> tuple[Writer, Reader]:
-        if name in _PRIMITIVE_CODECS:
-            return _PRIMITIVE_CODECS[name]
-        for candidate in (name, f"{namespace}.{name}" if namespace else name):
-            if candidate in self.open:
-                raise Unsupported(f"recursive type {candidate}")
-            if candidate in self.named:
-                return self.named[candidate]
-        raise Unsupported(f"unknown or forward-referenced type {name!r}")
+    def source(self) -> str:
+        return "\n".join(self.functions)
 
-    def _union(self, branches: list[Any], namespace: str) -> tuple[Writer, Reader]:
-        nulls = [index for index, branch in enumerate(branches) if branch == "null"]
-        if len(branches) != 2 or len(nulls) != 1:
-            raise Unsupported("only unions of null and one other type are compiled")
-        return _optional(nulls[0], self.compile(branches[1 - nulls[0]], namespace))
+    def fresh(self, stem: str) -> str:
+        self._names += 1
+        return f"{stem}{self._names}"
 
-    def _record(self, schema: dict[str, Any], namespace: str) -> tuple[Writer, Reader]:
-        name = self._full_name(schema, namespace)
+    def constant(self, value: Any) -> str:
+        name = self.fresh("K")
+        self.constants[name] = value
+        return name
+
+    # -- named types ------------------------------------------------------------------------
+
+    def record(self, schema: dict[str, Any], namespace: str) -> int:
+        name = _full_name(schema, namespace)
         inner = name.rpartition(".")[0]
         self.open.add(name)
-        fields = [(str(field["name"]), *self.compile(field["type"], inner))
-                  for field in schema["fields"]]
+        reads, writes, names = [], [], []
+        for field in schema["fields"]:
+            target = self.fresh("f")
+            names.append(f"{str(field['name'])!r}: {target}")
+            reads += self._read(field["type"], target, inner)
+            writes += [f"{target} = record[{str(field['name'])!r}]",
+                       *self._write(field["type"], target, inner)]
         self.open.discard(name)
-        codec = _record(fields)
-        self.named[name] = codec
-        return codec
+        number = len(self.functions) // 2
+        self.records[name] = number
+        self.functions.append(_function(
+            f"read_{number}(data, pos)", ["size = len(data)", *reads,
+                                          f"return {{{', '.join(names)}}}, pos"]))
+        self.functions.append(_function(f"write_{number}(out, record)", writes or ["pass"]))
+        return number
 
-    def _logical(self, schema: dict[str, Any], kind: str, logical: str) -> tuple[Writer, Reader]:
+    def named(self, reference: str, namespace: str) -> tuple[str, Any]:
+        """('record', number) or ('type', schema) for a reference to a defined type."""
+        for name in (reference, f"{namespace}.{reference}" if namespace else reference):
+            if name in self.open:
+                raise Unsupported(f"recursive type {name}")
+            if name in self.records:
+                return "record", self.records[name]
+            if name in self.types:
+                return "type", self.types[name]
+        raise Unsupported(f"unknown or forward-referenced type {reference!r}")
+
+    def _define(self, schema: dict[str, Any], namespace: str) -> None:
+        self.types[_full_name(schema, namespace)] = schema
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read(self, schema: Any, target: str, namespace: str) -> list[str]:
+        if isinstance(schema, list):
+            null_tag, other_tag, other = _optional(schema)
+            return [
+                "tag = data[pos]", "pos += 1",
+                f"if tag == {null_tag}:", f"    {target} = None",
+                f"elif tag == {other_tag}:",
+                *_indent(self._read(other, target, namespace)),
+                "else:", "    raise IndexError('union branch out of range')",
+            ]
+        if isinstance(schema, str):
+            if schema in _PRIMITIVES:
+                return _read_primitive(schema, target)
+            kind, found = self.named(schema, namespace)
+            if kind == "record":
+                return [f"{target}, pos = read_{found}(data, pos)"]
+            return self._read(found, target, namespace)
+        kind, logical = schema.get("type"), schema.get("logicalType")
+        if kind in ("record", "error"):
+            return [f"{target}, pos = read_{self.record(schema, namespace)}(data, pos)"]
+        if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
+            self._define(schema, namespace)
+        if logical is not None and kind == "fixed":
+            raise Unsupported(f"logical type {logical} on fixed")
+        if logical is not None and isinstance(kind, str) and kind in _PRIMITIVES:
+            return self._read_logical(schema, kind, logical, target)
+        if kind == "enum":
+            symbols = self.constant(tuple(schema["symbols"]))
+            return [*_read_primitive("long", "index"),
+                    "if index < 0:", "    raise IndexError('negative enum index')",
+                    f"{target} = {symbols}[index]"]
+        if kind == "fixed":
+            return [f"end = pos + {int(schema['size'])}",
+                    "if end > size:", "    raise EOFError('fixed past the end of the record')",
+                    f"{target} = data[pos:end]", "pos = end"]
+        if kind == "array":
+            count, item = self.fresh("count"), self.fresh("item")
+            return [f"{target} = []", f"{count}, pos = blocks(data, pos)", f"while {count}:",
+                    f"    for _ in range({count}):",
+                    *_indent(self._read(schema["items"], item, namespace), 2),
+                    f"        {target}.append({item})", f"    {count}, pos = blocks(data, pos)"]
+        if kind == "map":
+            count, key, item = self.fresh("count"), self.fresh("key"), self.fresh("item")
+            return [f"{target} = {{}}", f"{count}, pos = blocks(data, pos)", f"while {count}:",
+                    f"    for _ in range({count}):",
+                    *_indent(_read_primitive("string", key), 2),
+                    *_indent(self._read(schema["values"], item, namespace), 2),
+                    f"        {target}[{key}] = {item}", f"    {count}, pos = blocks(data, pos)"]
+        return self._read(kind, target, namespace)
+
+    def _read_logical(self, schema: dict[str, Any], kind: str, logical: str,
+                      target: str) -> list[str]:
         if logical == "timestamp-millis" and kind == "long":
-            return _timestamp_millis()
+            return [*_read_primitive("long", "millis"),
+                    f"{target} = EPOCH + timedelta(microseconds=millis * 1000)"]
         if logical == "date" and kind == "int":
-            return _date()
+            return [*_read_primitive("int", "days"),
+                    f"{target} = date.fromordinal(days + EPOCH_ORDINAL)"]
         if logical == "uuid" and kind == "string":
-            return _uuid()
+            return [*_read_primitive("string", "text"), f"{target} = UUID(text)"]
         if logical == "decimal" and kind == "bytes":
-            return _decimal(int(schema["precision"]), int(schema.get("scale", 0)))
-        if logical in ("decimal", "time-millis", "time-micros", "timestamp-micros",
-                       "timestamp-nanos", "local-timestamp-millis", "local-timestamp-micros",
-                       "local-timestamp-nanos", "duration"):
+            scale = int(schema.get("scale", 0))
+            context = self.constant(Context(prec=int(schema["precision"])))
+            return [*_read_primitive("bytes", "raw"),
+                    f"{target} = {context}.create_decimal(int.from_bytes(raw, 'big', "
+                    f"signed=True)).scaleb({-scale}, {context})"]
+        if logical == "decimal" or logical in _UNSUPPORTED_LOGICAL:
             raise Unsupported(f"logical type {logical} on {kind}")
-        return self.compile(kind, "")  # an unknown logical type reads as its base type
+        return _read_primitive(kind, target)  # an unknown logical type reads as its base type
 
-    @staticmethod
-    def _full_name(schema: dict[str, Any], namespace: str) -> str:
-        name = str(schema["name"])
-        if "." in name:
-            return name
-        space = schema.get("namespace", namespace)
-        return f"{space}.{name}" if space else name
+    # -- writing ----------------------------------------------------------------------------
 
+    def _write(self, schema: Any, value: str, namespace: str) -> list[str]:
+        if isinstance(schema, list):
+            null_tag, other_tag, other = _optional(schema)
+            return [f"if {value} is None:", f"    out.append({null_tag})", "else:",
+                    f"    out.append({other_tag})",
+                    *_indent(self._write(other, value, namespace))]
+        if isinstance(schema, str):
+            if schema in _PRIMITIVES:
+                return _write_primitive(schema, value)
+            kind, found = self.named(schema, namespace)
+            if kind == "record":
+                return [f"write_{found}(out, {value})"]
+            return self._write(found, value, namespace)
+        kind, logical = schema.get("type"), schema.get("logicalType")
+        if kind in ("record", "error"):
+            return [f"write_{self.record(schema, namespace)}(out, {value})"]
+        if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
+            self._define(schema, namespace)
+        if logical is not None and kind == "fixed":
+            raise Unsupported(f"logical type {logical} on fixed")
+        if logical is not None and isinstance(kind, str) and kind in _PRIMITIVES:
+            return self._write_logical(schema, kind, logical, value)
+        if kind == "enum":
+            encoded = bytearray()
+            codes = {}
+            for index, symbol in enumerate(schema["symbols"]):
+                encoded.clear()
+                write_long(encoded, index)
+                codes[symbol] = bytes(encoded)
+            return [f"out += {self.constant(codes)}[{value}]"]
+        if kind == "fixed":
+            return [f"if type({value}) is not bytes or len({value}) != {int(schema['size'])}:",
+                    "    raise TypeError('fixed of the wrong size')", f"out += {value}"]
+        if kind == "array":
+            item = self.fresh("item")
+            return [f"if type({value}) is not list and type({value}) is not tuple:",
+                    "    raise TypeError('list expected')",
+                    f"if {value}:", f"    write_long(out, len({value}))",
+                    f"    for {item} in {value}:",
+                    *_indent(self._write(schema["items"], item, namespace), 2),
+                    "out.append(0)"]
+        if kind == "map":
+            key, item = self.fresh("key"), self.fresh("item")
+            return [f"if type({value}) is not dict:", "    raise TypeError('dict expected')",
+                    f"if {value}:", f"    write_long(out, len({value}))",
+                    f"    for {key}, {item} in {value}.items():",
+                    *_indent(_write_primitive("string", key), 2),
+                    *_indent(self._write(schema["values"], item, namespace), 2),
+                    "out.append(0)"]
+        return self._write(kind, value, namespace)
+
+    def _write_logical(self, schema: dict[str, Any], kind: str, logical: str,
+                       value: str) -> list[str]:
+        if logical == "timestamp-millis" and kind == "long":
+            return [f"if type({value}) is datetime and {value}.tzinfo is not None:",
+                    f"    delta = {value} - EPOCH",
+                    "    write_long(out, (delta.days * 86400 + delta.seconds) * 1000 "
+                    "+ delta.microseconds // 1000)",
+                    f"elif type({value}) is int:", f"    write_long(out, {value})",
+                    "else:",  # a naive datetime: fastavro's local-time rule
+                    "    raise TypeError('aware datetime expected')"]
+        if logical == "date" and kind == "int":
+            return [f"if type({value}) is date:",
+                    f"    write_long(out, {value}.toordinal() - EPOCH_ORDINAL)",
+                    f"elif type({value}) is int:", f"    write_long(out, {value})",
+                    "else:", "    raise TypeError('date expected')"]
+        if logical == "uuid" and kind == "string":
+            text = self.fresh("text")
+            return [f"{text} = str({value}) if type({value}) is UUID else {value}",
+                    *_write_primitive("string", text)]
+        if logical == "decimal" and kind == "bytes":
+            raw = self.fresh("raw")
+            return [f"{raw} = decimal_bytes({value}, {int(schema['precision'])}, "
+                    f"{int(schema.get('scale', 0))})", *_write_primitive("bytes", raw)]
+        if logical == "decimal" or logical in _UNSUPPORTED_LOGICAL:
+            raise Unsupported(f"logical type {logical} on {kind}")
+        return _write_primitive(kind, value)
+
+
+def _read_primitive(kind: str, target: str) -> list[str]:
+    if kind in ("int", "long"):
+        return ["byte = data[pos]", "if byte < 128:",
+                f"    {target} = (byte >> 1) ^ -(byte & 1)", "    pos += 1", "else:",
+                f"    {target}, pos = read_long(data, pos)"]
+    if kind in ("string", "bytes"):
+        return [*_read_primitive("long", "length"), "end = pos + length",
+                "if length < 0 or end > size:",
+                f"    raise EOFError('{kind} past the end of the record')",
+                f"{target} = data[pos:end]{'.decode()' if kind == 'string' else ''}",
+                "pos = end"]
+    if kind == "boolean":
+        return [f"{target} = data[pos] != 0", "pos += 1"]
+    if kind in ("float", "double"):
+        width, struct_name = (4, "FLOAT") if kind == "float" else (8, "DOUBLE")
+        return [f"{target} = {struct_name}.unpack_from(data, pos)[0]", f"pos += {width}"]
+    return [f"{target} = None"]  # null
+
+
+def _write_primitive(kind: str, value: str) -> list[str]:
+    if kind in ("int", "long"):
+        return [f"if type({value}) is not int:", "    raise TypeError('int expected')",
+                f"if -64 <= {value} < 64:", f"    out.append(({value} << 1) ^ ({value} >> 63))",
+                "else:", f"    write_long(out, {value})"]
+    if kind == "string":  # AttributeError for a non-str: fastavro decides
+        return ["encoded = " + value + ".encode()", "length = len(encoded)",
+                "if length < 64:", "    out.append(length << 1)", "else:",
+                "    write_long(out, length)", "out += encoded"]
+    if kind == "bytes":
+        return [f"if type({value}) is not bytes:", "    raise TypeError('bytes expected')",
+                f"write_long(out, len({value}))", f"out += {value}"]
+    if kind == "boolean":
+        return [f"if {value} is True:", "    out.append(1)", f"elif {value} is False:",
+                "    out.append(0)", "else:", "    raise TypeError('bool expected')"]
+    if kind in ("float", "double"):
+        struct_name = "FLOAT" if kind == "float" else "DOUBLE"
+        return [f"if type({value}) is not float:", "    raise TypeError('float expected')",
+                f"out += {struct_name}.pack({value})"]
+    return [f"if {value} is not None:", "    raise TypeError('null expected')"]
+
+
+def _optional(branches: list[Any]) -> tuple[int, int, Any]:
+    """(null tag byte, other tag byte, other branch) of a union of null and one other type."""
+    nulls = [index for index, branch in enumerate(branches) if branch == "null"]
+    if len(branches) != 2 or len(nulls) != 1:
+        raise Unsupported("only unions of null and one other type are compiled")
+    return (0, 2, branches[1]) if nulls[0] == 0 else (2, 0, branches[0])
+
+
+def _full_name(schema: dict[str, Any], namespace: str) -> str:
+    name = str(schema["name"])
+    if "." in name:
+        return name
+    space = schema.get("namespace", namespace)
+    return f"{space}.{name}" if space else name
+
+
+def _indent(lines: list[str], levels: int = 1) -> list[str]:
+    return [" " * 4 * levels + line for line in lines]
+
+
+def _function(signature: str, body: list[str]) -> str:
+    return f"def {signature}:\n" + "\n".join(_indent(body)) + "\n"

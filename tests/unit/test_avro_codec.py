@@ -258,3 +258,10 @@ def test_a_bad_value_raises_fastavros_error_and_leaves_the_buffer_as_it_was() ->
 def test_schemas_outside_the_compiled_part_are_refused(schema: dict[str, Any]) -> None:
     with pytest.raises(Unsupported):
         Codec(schema)
+
+
+def test_field_names_are_data_not_code() -> None:
+    name = "x'] + __import__('os').getpid() + record['"
+    codec = Codec({"type": "record", "name": "Odd", "fields": [{"name": name, "type": "string"}]})
+    encoded = codec.encode({name: "value"})
+    assert codec._read(bytes(encoded), 0) == ({name: "value"}, len(encoded))  # compiled path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 
 from backbone.errors import Category
 from backbone.events import InventorySnapshot, PurchaseOrderChanged, PurchaseOrderPurpose
-from connectors.erp_outbox.mapping import OutboxRow, UnmappableRow, event_id_for, map_row
+from connectors.erp_outbox.mapping import (
+    EVENT_ID_NAMESPACE,
+    OutboxRow,
+    UnmappableRow,
+    event_id_for,
+    map_row,
+)
 
 ERP = Path(__file__).resolve().parents[3] / "connectors" / "erp_outbox"
 NOW = datetime(2026, 3, 3, tzinfo=UTC)
@@ -56,6 +63,16 @@ def test_same_row_maps_to_the_same_event_id_on_every_relay() -> None:
     first = map_row(sample_rows()[0], instance="erp", recorded_at=NOW)
     again = map_row(sample_rows()[0], instance="erp", recorded_at=datetime.now(UTC))
     assert (first.event_id, first.idempotency_key) == (again.event_id, again.idempotency_key)
+    # the id consumers have already seen for this row: a relay upgrade must not change it
+    assert first.event_id == "0a0e1a4e-6fe8-5f62-b787-98e71420b44c"
+
+
+@pytest.mark.parametrize("key", [
+    "erp:outbox:0b5e1f0a-6a43-4c1e-9d7e-1a2b3c4d5e01", "", "erp-2:outbox:r1",
+    "lager-nürnberg:outbox:\u00e9\u4e2d\U0001f4e6", "x" * 1000,
+])
+def test_event_ids_are_uuid5_of_the_idempotency_key(key: str) -> None:
+    assert event_id_for(key) == str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
 
 
 @pytest.mark.parametrize(("payload", "aggregatetype", "type_", "message", "category"), [
@@ -93,3 +110,9 @@ def test_payload_that_is_not_json_is_a_deserialization_failure() -> None:
     with pytest.raises(UnmappableRow, match="payload is not JSON") as caught:
         map_row(bad, instance="erp", recorded_at=NOW)
     assert caught.value.category is Category.DESERIALIZATION
+
+
+def test_payload_with_a_byte_order_mark_says_so() -> None:
+    bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", "\ufeff{}", NOW)
+    with pytest.raises(UnmappableRow, match=r"Unexpected UTF-8 BOM \(decode using utf-8-sig\)"):
+        map_row(bad, instance="erp", recorded_at=NOW)

@@ -116,3 +116,19 @@ def test_payload_with_a_byte_order_mark_says_so() -> None:
     bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", "\ufeff{}", NOW)
     with pytest.raises(UnmappableRow, match=r"Unexpected UTF-8 BOM \(decode using utf-8-sig\)"):
         map_row(bad, instance="erp", recorded_at=NOW)
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_date_that_leaves_the_calendar_in_utc_is_a_dead_letter_not_a_crash(as_of: str) -> None:
+    payload = {"sku": "S", "location": "L", "uom": "EA", "as_of": as_of,
+               "quantities": {"ON_HAND": 1}}
+    with pytest.raises(UnmappableRow, match="out of range") as caught:
+        map_row(row(payload, "Stock", "StockSnapshot"), instance="erp", recorded_at=NOW)
+    assert caught.value.category is Category.SCHEMA_VALIDATION
+
+
+def test_a_payload_nested_beyond_the_parser_is_a_dead_letter_not_a_crash() -> None:
+    deep = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", "[" * 100_000 + "]" * 100_000, NOW)
+    with pytest.raises(UnmappableRow, match="nested too deeply") as caught:
+        map_row(deep, instance="erp", recorded_at=NOW)
+    assert caught.value.category is Category.DESERIALIZATION

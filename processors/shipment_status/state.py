@@ -29,6 +29,7 @@ from backbone.events.logistics import (
     ShipmentMilestone,
     ShipmentStatus,
 )
+from backbone.events.values import from_validated
 from processors.shipment_status.mapping import Attribute, Resolution, StatusMappings
 
 RANK: dict[Milestone, int] = {
@@ -54,6 +55,7 @@ RETURNS_FROM_SIDE = frozenset({Milestone.OUT_FOR_DELIVERY, Milestone.IN_TRANSIT}
 # Enough for a long 214 history resent many times; older keys fall off (oldest first).
 MAX_SEEN_KEYS = 512
 _STATUS_NAMESPACE = uuid.UUID("6f1c1a52-31f8-4c0e-9d0b-5b8f8f3d2a10")
+_INT32_MAX = 2**31 - 1
 
 
 class MilestoneEffect(StrEnum):
@@ -85,6 +87,15 @@ class ShipmentMemory(BaseModel):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShipmentMemory:
         return cls.model_validate(data)
+
+
+# Frozen, so one instance serves every status (validating them anew cost a few µs per event).
+_STATUS_SOURCE = Source(system=SourceSystem.BACKBONE, instance="shipment-status")
+_NO_CONDITION = ShipmentCondition()
+_NO_CORRELATION = Correlation()
+_NO_MEMORY = ShipmentMemory()
+_STATUS_TYPE = ShipmentStatus.event_type_name()
+_STATUS_UNSET = frozenset({"occurred_at_offset_minutes"})
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,14 @@ def _status_event_id(name: str) -> str:
 def apply(status: ShipmentStatus | None, event: ShipmentMilestone, mappings: StatusMappings,
           memory: ShipmentMemory | None = None) -> Outcome:
     """Apply one raw milestone event. Raises UnknownCodeError for an unmapped code (nothing
-    changes then: the event belongs in the dead-letter topic)."""
+    changes then: the event belongs in the dead-letter topic).
+
+    The new status, memory and their parts are built with `from_validated`, not validated
+    again: every value is copied from ``status``, ``memory`` or ``event`` (validated records) or
+    made here in the exact type validation would give (validating cost more than the rest of
+    this function). The one value valid inputs can push out of bounds, ``history_count`` past
+    Int32, goes through validation, which refuses it as before.
+    """
     resolution = mappings.resolve(event.raw_status)
     if status is not None and (status.carrier, status.tracking_number) != (
             event.carrier, event.tracking_number):
@@ -149,7 +167,7 @@ def apply(status: ShipmentStatus | None, event: ShipmentMilestone, mappings: Sta
     milestone_at = at if moved else _latest(memory.milestone_at, at) if (
         effect is MilestoneEffect.SAME) else memory.milestone_at
 
-    old_condition = status.condition if status is not None else ShipmentCondition()
+    old_condition = status.condition if status is not None else _NO_CONDITION
     condition, condition_at = _condition(old_condition, memory.condition_at, resolution, event)
     eta, eta_at = _newest(status.eta if status else None, memory.eta_at, event.eta, at)
     appointment, appointment_at = _newest(
@@ -158,32 +176,43 @@ def apply(status: ShipmentStatus | None, event: ShipmentMilestone, mappings: Sta
         warning = f"{event.raw_status.code} is an ETA code but the event carries no eta"
 
     last_event = _last_event(status, event)
-    memory = ShipmentMemory(
-        seen=(*memory.seen, key)[-MAX_SEEN_KEYS:], milestone_at=milestone_at,
-        condition_at=condition_at, eta_at=eta_at, appointment_at=appointment_at,
-    )
-    new_status = ShipmentStatus(
-        event_id=_status_event_id(f"{event.carrier}:{event.tracking_number}:{key}"),
-        occurred_at=last_event.event_time,
-        recorded_at=_latest(status.recorded_at if status else None, event.recorded_at),
-        source=Source(system=SourceSystem.BACKBONE, instance="shipment-status"),
-        correlation=_correlation(status, event),
-        idempotency_key=f"shipment-status:{event.carrier}:{event.tracking_number}:{key}",
-        warnings=(warning,) if warning else (),
-        carrier=event.carrier,
-        tracking_number=event.tracking_number,
-        milestone=milestone,
-        milestone_rank=RANK[milestone],
-        condition=condition,
-        eta=eta,
-        appointment=appointment,
-        last_event=last_event,
-        history_count=(status.history_count if status else 0) + 1,
-        first_event_at=min(status.first_event_at, at) if status else at,
-        last_updated_at=_latest(status.last_updated_at if status else None, event.recorded_at),
-        terminal=milestone in TERMINAL,
-    )
-    return Outcome(new_status, memory, effect, resolution, condition != old_condition, warning)
+    memory = from_validated(ShipmentMemory, {
+        "seen": (*memory.seen, key)[-MAX_SEEN_KEYS:], "milestone_at": milestone_at,
+        "condition_at": condition_at, "eta_at": eta_at, "appointment_at": appointment_at,
+    })
+    shipment = f"{event.carrier}:{event.tracking_number}:{key}"
+    history_count = (status.history_count if status else 0) + 1
+    # in declaration order (Event's fields, then ShipmentStatus's): see from_validated
+    fields = {
+        "event_id": _status_event_id(shipment),
+        "event_type": _STATUS_TYPE,
+        "occurred_at": last_event.event_time,
+        "occurred_at_offset_minutes": None,
+        "recorded_at": _latest(status.recorded_at if status else None, event.recorded_at),
+        "source": _STATUS_SOURCE,
+        "correlation": _correlation(status, event),
+        "idempotency_key": f"shipment-status:{shipment}",
+        "warnings": (warning,) if warning else (),
+        "carrier": event.carrier,
+        "tracking_number": event.tracking_number,
+        "milestone": milestone,
+        "milestone_rank": RANK[milestone],
+        "condition": condition,
+        "eta": eta,
+        "appointment": appointment,
+        "last_event": last_event,
+        "history_count": history_count,
+        "first_event_at": min(status.first_event_at, at) if status else at,
+        "last_updated_at": _latest(status.last_updated_at if status else None,
+                                   event.recorded_at),
+        "terminal": milestone in TERMINAL,
+    }
+    if history_count > _INT32_MAX:
+        new_status = ShipmentStatus.model_validate(fields)  # refuses it, as it always did
+    else:
+        new_status = from_validated(ShipmentStatus, fields, _STATUS_UNSET)
+    changed = condition is not old_condition and condition != old_condition
+    return Outcome(new_status, memory, effect, resolution, changed, warning)
 
 
 def _milestone(current: Milestone | None, current_at: datetime | None,
@@ -235,7 +264,7 @@ def _condition(current: ShipmentCondition, since: datetime | None, resolution: R
             raw_reason=resolution.raw_reason or event.raw_status.code,
         ), at
     if resolution.is_progress:
-        return ShipmentCondition(), at
+        return _NO_CONDITION, at
     return current, since
 
 
@@ -253,26 +282,28 @@ def _latest(a: datetime | None, b: datetime) -> datetime:
 def _last_event(status: ShipmentStatus | None, event: ShipmentMilestone) -> LastShipmentEvent:
     if status is not None and status.last_event.event_time > event.event_time:
         return status.last_event
-    return LastShipmentEvent(raw_status=event.raw_status, event_time=event.event_time,
-                             location=event.location)
+    return from_validated(LastShipmentEvent, {
+        "raw_status": event.raw_status, "event_time": event.event_time,
+        "location": event.location,
+    })
 
 
 def _memory_from(status: ShipmentStatus | None) -> ShipmentMemory:
     if status is None:
-        return ShipmentMemory()
+        return _NO_MEMORY
     return ShipmentMemory(milestone_at=status.last_event.event_time,
                           condition_at=status.last_event.event_time)
 
 
 def _correlation(status: ShipmentStatus | None, event: ShipmentMilestone) -> Correlation:
-    previous = status.correlation if status else Correlation()
+    previous = status.correlation if status else _NO_CORRELATION
     given = event.correlation
-    return Correlation(
-        po_number=given.po_number or previous.po_number,
-        asn_id=given.asn_id or previous.asn_id,
-        bol=given.bol or previous.bol,
-        pro=given.pro or previous.pro,
-        tracking_numbers=(event.tracking_number,),
-        correlation_id=given.correlation_id or previous.correlation_id,
-        causation_id=event.event_id,
-    )
+    return from_validated(Correlation, {
+        "po_number": given.po_number or previous.po_number,
+        "asn_id": given.asn_id or previous.asn_id,
+        "bol": given.bol or previous.bol,
+        "pro": given.pro or previous.pro,
+        "tracking_numbers": (event.tracking_number,),
+        "correlation_id": given.correlation_id or previous.correlation_id,
+        "causation_id": event.event_id,
+    })

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import BaseModel
 
 from backbone.errors import UnknownCodeError
 from backbone.events.logistics import (
@@ -249,3 +250,32 @@ def test_status_envelope_is_deterministic_and_valid() -> None:
     assert a.idempotency_key.startswith("shipment-status:ODFL:PRO123:")
     assert ShipmentStatus.from_json_dict(a.to_json_dict()) == a
     assert a.correlation.tracking_numbers == ("PRO123",)
+
+
+def _exactly(model: object) -> object:
+    """A model spelled out with field order, set fields and the exact type of every value."""
+    if isinstance(model, BaseModel):
+        return (type(model), sorted(model.model_fields_set),
+                [(name, _exactly(value)) for name, value in model.__dict__.items()])
+    if isinstance(model, tuple | list):
+        return (type(model), [_exactly(item) for item in model])
+    return (type(model), model)
+
+
+@pytest.mark.parametrize("codes", [["AF", "X6", "AG", "D1"], ["AF", "SD", "X1"], ["CA"]])
+def test_the_status_built_from_validated_values_equals_a_validated_one(codes: list[str]) -> None:
+    """apply builds its outputs without re-validating (from_validated): they must be exactly
+    what validation would build, down to field order, set fields and value types."""
+    status: ShipmentStatus | None = None
+    memory: ShipmentMemory | None = None
+    for minute, code in enumerate(codes):
+        outcome = apply(status, ev(code, minute * 10, eta=T0 + timedelta(days=1)), MAPPINGS,
+                        memory)
+        status, memory = outcome.status, outcome.memory
+        validated = ShipmentStatus.model_validate(status.model_dump())
+        validated_fields = ShipmentStatus(**{
+            name: getattr(status, name) for name in status.model_fields_set})
+        assert _exactly(status) == _exactly(validated_fields)
+        assert status.model_dump() == validated.model_dump()
+        assert _exactly(memory) == _exactly(ShipmentMemory(**{
+            name: getattr(memory, name) for name in memory.model_fields_set}))

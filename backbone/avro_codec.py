@@ -19,6 +19,7 @@ schema outside the supported part raises :class:`Unsupported` and the caller kee
 
 from __future__ import annotations
 
+import keyword
 import struct
 import uuid
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class Codec:
         # Python literals (repr); a writer schema from the registry cannot inject code
         exec(compile(self.source, "<avro codec>", "exec"), scope)
         self._write: Writer = scope[f"write_{top}"]
+        self._write_object: Writer = scope[f"write_object_{top}"]
         self._read: Reader = scope[f"read_{top}"]
         self._parsed = parsed if parsed is not None else fastavro.parse_schema(schema)
 
@@ -74,6 +76,17 @@ class Codec:
             buffer = BytesIO()
             fastavro.schemaless_writer(buffer, self._parsed, datum)
             out += buffer.getvalue()
+        return out
+
+    def encode_object(self, value: Any, out: bytearray, as_dict: Callable[[], Any]) -> bytearray:
+        """Appends the Avro binary of an object whose attributes are the record's fields (a
+        canonical event: no dump to a dict first); ``as_dict()`` when it does not fit."""
+        start = len(out)
+        try:
+            self._write_object(out, value)
+        except Exception:  # the dict path decides, and fastavro after it
+            del out[start:]
+            return self.encode(as_dict(), out)
         return out
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[Any, int]:
@@ -154,7 +167,9 @@ class _Generator:
     """Writes the source of one schema: ``read_<n>`` / ``write_<n>`` per named record.
 
     ``_read(schema, target)`` returns lines that leave the value in ``target`` and move ``pos``;
-    ``_write(schema, value)`` returns lines that append the encoding of ``value`` to ``out``.
+    ``_write(schema, value, prefix)`` returns lines that append the encoding of ``value`` to
+    ``out``; records are written by ``write_<n>`` from a dict, by ``write_object_<n>`` from an
+    object's attributes.
     Constants (enum symbols, decimal contexts) are passed to the code by name.
     """
 
@@ -190,21 +205,32 @@ class _Generator:
         name = _full_name(schema, namespace)
         inner = name.rpartition(".")[0]
         self.open.add(name)
-        reads, writes, names = [], [], []
+        reads, writes, object_writes, names = [], [], [], []
         for field in schema["fields"]:
-            target = self.fresh("f")
-            names.append(f"{str(field['name'])!r}: {target}")
+            target, field_name = self.fresh("f"), str(field["name"])
+            names.append(f"{field_name!r}: {target}")
             reads += self._read(field["type"], target, inner)
-            writes += [f"{target} = record[{str(field['name'])!r}]",
-                       *self._write(field["type"], target, inner)]
+            writes += [f"{target} = record[{field_name!r}]",
+                       *self._write(field["type"], target, inner, "write")]
+            attribute = f"record.{field_name}" if field_name.isidentifier() and not \
+                keyword.iskeyword(field_name) else f"getattr(record, {field_name!r})"
+            object_writes += [f"{target} = {attribute}",
+                              *self._write(field["type"], target, inner, "write_object")]
         self.open.discard(name)
-        number = len(self.functions) // 2
+        number = len(self.records)
         self.records[name] = number
         self.functions.append(_function(
             f"read_{number}(data, pos)", ["size = len(data)", *reads,
                                           f"return {{{', '.join(names)}}}, pos"]))
         self.functions.append(_function(f"write_{number}(out, record)", writes or ["pass"]))
+        self.functions.append(_function(f"write_object_{number}(out, record)",
+                                        object_writes or ["pass"]))
         return number
+
+    def _record_number(self, schema: dict[str, Any], namespace: str) -> int:
+        """A record defined inline: generated at its first use (reading), reused after."""
+        found = self.records.get(_full_name(schema, namespace))
+        return found if found is not None else self.record(schema, namespace)
 
     def named(self, reference: str, namespace: str) -> tuple[str, Any]:
         """('record', number) or ('type', schema) for a reference to a defined type."""
@@ -241,7 +267,7 @@ class _Generator:
             return self._read(found, target, namespace)
         kind, logical = schema.get("type"), schema.get("logicalType")
         if kind in ("record", "error"):
-            return [f"{target}, pos = read_{self.record(schema, namespace)}(data, pos)"]
+            return [f"{target}, pos = read_{self._record_number(schema, namespace)}(data, pos)"]
         if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
             self._define(schema, namespace)
         if logical is not None and kind == "fixed":
@@ -294,22 +320,22 @@ class _Generator:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _write(self, schema: Any, value: str, namespace: str) -> list[str]:
+    def _write(self, schema: Any, value: str, namespace: str, prefix: str) -> list[str]:
         if isinstance(schema, list):
             null_tag, other_tag, other = _optional(schema)
             return [f"if {value} is None:", f"    out.append({null_tag})", "else:",
                     f"    out.append({other_tag})",
-                    *_indent(self._write(other, value, namespace))]
+                    *_indent(self._write(other, value, namespace, prefix))]
         if isinstance(schema, str):
             if schema in _PRIMITIVES:
                 return _write_primitive(schema, value)
             kind, found = self.named(schema, namespace)
             if kind == "record":
-                return [f"write_{found}(out, {value})"]
-            return self._write(found, value, namespace)
+                return [f"{prefix}_{found}(out, {value})"]
+            return self._write(found, value, namespace, prefix)
         kind, logical = schema.get("type"), schema.get("logicalType")
         if kind in ("record", "error"):
-            return [f"write_{self.record(schema, namespace)}(out, {value})"]
+            return [f"{prefix}_{self._record_number(schema, namespace)}(out, {value})"]
         if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
             self._define(schema, namespace)
         if logical is not None and kind == "fixed":
@@ -333,7 +359,7 @@ class _Generator:
                     "    raise TypeError('list expected')",
                     f"if {value}:", f"    write_long(out, len({value}))",
                     f"    for {item} in {value}:",
-                    *_indent(self._write(schema["items"], item, namespace), 2),
+                    *_indent(self._write(schema["items"], item, namespace, prefix), 2),
                     "out.append(0)"]
         if kind == "map":
             key, item = self.fresh("key"), self.fresh("item")
@@ -341,9 +367,9 @@ class _Generator:
                     f"if {value}:", f"    write_long(out, len({value}))",
                     f"    for {key}, {item} in {value}.items():",
                     *_indent(_write_primitive("string", key), 2),
-                    *_indent(self._write(schema["values"], item, namespace), 2),
+                    *_indent(self._write(schema["values"], item, namespace, prefix), 2),
                     "out.append(0)"]
-        return self._write(kind, value, namespace)
+        return self._write(kind, value, namespace, prefix)
 
     def _write_logical(self, schema: dict[str, Any], kind: str, logical: str,
                        value: str) -> list[str]:

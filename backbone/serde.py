@@ -73,8 +73,8 @@ class AvroSerde:
         """Confluent-framed Avro of ``event`` for ``topic``; refuses what the topic cannot take."""
         writer = self._writer(topic)
         if writer.codec is not None:
-            data = bytes(writer.codec.encode(event.to_avro(),
-                                             bytearray(_HEADER.pack(MAGIC, writer.schema_id))))
+            data = bytes(writer.codec.encode_object(
+                event, bytearray(_HEADER.pack(MAGIC, writer.schema_id)), event.to_avro))
         else:
             buffer = io.BytesIO()
             buffer.write(_HEADER.pack(MAGIC, writer.schema_id))

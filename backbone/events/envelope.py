@@ -41,6 +41,8 @@ class Event(CanonicalRecord):
         if isinstance(data, dict):
             expected = cls.event_type_name()
             given = data.get("event_type")
+            if given == expected:
+                return data  # the common case: no copy of the whole record
             if given in (None, ""):
                 return {**data, "event_type": expected}
             if given not in (expected, cls.RECORD_NAME):

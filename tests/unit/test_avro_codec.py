@@ -162,6 +162,29 @@ def test_samples_encode_and_decode_like_fastavro(record: str, seed: int) -> None
 
 
 @pytest.mark.parametrize("record", RECORDS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_events_encode_from_their_attributes_like_fastavro(record: str, seed: int) -> None:
+    event = sample(record, seed=seed)
+    out = bytearray()
+    _codec(record)._write_object(out, event)  # the attribute path alone, no fallback
+    assert bytes(out) == _fastavro_bytes(record, event.to_avro())
+
+
+def test_an_object_that_does_not_fit_is_encoded_from_its_dict() -> None:
+    record = RECORDS[0]
+    event = sample(record, seed=1)
+    calls = []
+
+    def as_dict() -> Any:
+        calls.append(1)
+        return event.to_avro()
+
+    assert bytes(_codec(record).encode_object(object(), bytearray(), as_dict)) == \
+        _fastavro_bytes(record, event.to_avro())
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("record", RECORDS)
 def test_generated_values_encode_and_decode_like_fastavro(record: str) -> None:
     codec = _codec(record)
     rng = random.Random(record)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from backbone.events import Event, model_for
 from backbone.registry import SchemaRegistry
 from backbone.topics import Topic, ValueFormat
 
+log = logging.getLogger(__name__)
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
 
@@ -93,6 +95,21 @@ class AvroSerde:
         """A plain callable ``event -> bytes`` for one topic (registers the schema up front)."""
         self._writer(topic)
         return lambda event: self.serialize(topic, event)
+
+    def prepare(self, topic: Topic) -> None:
+        """Look up the topic's schema and compile its codec now, not on the first record (a
+        processor's first event would otherwise wait for the registry and the compiler).
+
+        Best effort: a registry that does not answer yet is asked again by the first record,
+        which then fails (and is retried) like any record would."""
+        if topic.value_format is not ValueFormat.AVRO or topic.record is None:
+            return
+        try:
+            writer = self._writer(topic)
+            self._writer_schema(topic, writer.schema_id)
+        except Exception as error:  # logged; the first record asks again
+            log.warning("could not prepare %s now (%s); the first record will", topic.name,
+                        error)
 
     def schema_id(self, topic: Topic) -> int:
         return self._writer(topic).schema_id

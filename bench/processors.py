@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import statistics
 import struct
 import tempfile
@@ -44,7 +45,7 @@ from processors.engine import EngineOptions, ProcessorLogic, build_application
 from processors.shipment_status import processor as shipment_status
 
 EVENTS = 20_000
-ROUNDS = 3
+ROUNDS = int(os.environ.get("BENCH_PROCESSORS_ROUNDS", "5"))  # single rounds swing on 2 cores
 # events/s offered: the 1k/s, and a rate a loaded 2-core machine sustains, which shows
 # the latency exactly-once itself adds (bounded by the commit interval)
 LATENCY_RATES = (1_000, 250)
@@ -304,6 +305,8 @@ def run() -> list[dict[str, Any]]:
             ours.append(processor_rate(bootstrap, where.registry_url, topics, EVENTS))
             plain.append(plain_loop(bootstrap, topics.name(RAW), fresh_topic(bootstrap),
                                     output_id, EVENTS))
+        print(f"bench.processors: {EVENTS} events, {ROUNDS} rounds; events/s: shipment_status "
+              f"{[round(x) for x in ours]}, plain loop {[round(x) for x in plain]}")
         dead = high_watermark(bootstrap, topics.name("shipment-status.dlq.v1"))
         if dead:
             raise RuntimeError(f"{dead} dead letters: the bench events must all succeed")

@@ -75,7 +75,12 @@ def _utc_millis(value: datetime) -> datetime:
             "(e.g. 2024-05-14T13:22:00Z) or convert it to UTC at the source"
         )
     # Avro timestamp-millis cannot hold microseconds; truncating here keeps round trips equal.
-    utc = value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 has no UTC time in the calendar
+        raise ValueError(
+            f"{value.isoformat()} is outside the calendar once converted to UTC"
+        ) from None
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 

@@ -126,9 +126,9 @@ def map_row(row: OutboxRow, *, instance: str, recorded_at: datetime) -> Event:
         return _stock_snapshot(row, payload, instance, recorded_at)
     except _FieldError as error:
         raise UnmappableRow(row, str(error), Category.SCHEMA_VALIDATION) from None
-    except (OverflowError, RecursionError) as error:  # e.g. 0001-01-01T00:00+05:00 in UTC
-        raise UnmappableRow(row, f"payload value out of range ({error}); fix the ERP payload "
-                            "and insert a new outbox row", Category.SCHEMA_VALIDATION) from None
+    except RecursionError:
+        raise UnmappableRow(row, "payload is nested too deeply to map",
+                            Category.SCHEMA_VALIDATION) from None
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

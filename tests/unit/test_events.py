@@ -90,6 +90,19 @@ def test_timestamps_are_normalized_to_utc_milliseconds() -> None:
     assert event.event_time.utcoffset() == timedelta(0)
 
 
+@pytest.mark.parametrize("moment", [
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+    datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5))),
+])
+def test_a_time_outside_the_calendar_in_utc_is_a_validation_error(moment: datetime) -> None:
+    """Not an OverflowError: every connector turns a ValidationError into a dead letter."""
+    with pytest.raises(ValidationError) as caught:
+        samples.sample_shipment_milestone(event_time=moment)
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("event_time",)
+    assert "outside the calendar once converted to UTC" in error["msg"]
+
+
 def test_naive_datetime_is_refused_naming_the_field() -> None:
     with pytest.raises(ValidationError) as caught:
         samples.sample_shipment_milestone(event_time=datetime(2024, 5, 14, 13, 22))

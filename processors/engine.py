@@ -509,6 +509,14 @@ def build_application(
     sources = [bytes_topic(topics.name(name)) for name in (*spec.input_topics, spec.retry_topic)]
     out = {name: bytes_topic(topics.name(name))
            for name in (*spec.output_topics, spec.dlq_topic, spec.retry_topic)}
+    producer = app._producer  # Quix's own (transactional) producer, as to_topic would use
+
+    def send(emits: list[Emit], timestamp: int) -> None:
+        """Produce ``emits`` as to_topic does: in the checkpoint's transaction, stamped with
+        the input record's timestamp."""
+        for emit in emits:
+            producer.produce(topic=out[emit.topic].name, key=emit.key, value=emit.value,
+                             headers=emit.headers, timestamp=timestamp)
     sdf = app.dataframe(sources[0])
     for source in sources[1:]:
         sdf = sdf.concat(app.dataframe(source))
@@ -524,16 +532,15 @@ def build_application(
         ).group_by(lambda data: data["r"], name="state-key", key_serializer="str",
                    key_deserializer="str")
         sdf = sdf.apply(Envelope.from_json)
-        sdf = sdf.apply(lambda envelope, state: step.process(envelope, state, counted=False),
-                        stateful=True, expand=True)
+        sdf.update(lambda envelope, key, timestamp, headers, state: send(
+            step.process(envelope, state, counted=False), timestamp),
+            stateful=True, metadata=True)
     else:
-        # one step from the raw record to its emits: each Quix step costs a few µs a record
-        sdf = sdf.apply(
-            lambda value, key, timestamp, headers, state: step.process(
-                _envelope_from_context(value, key, timestamp, headers), state),
-            stateful=True, metadata=True, expand=True)
-    sdf = sdf.set_headers(lambda value, key, ts, headers: value.headers)
-    sdf.to_topic(lambda value, key, ts, headers: out[value.topic], key=lambda value: value.key)
+        # one Quix step from the raw record to its produced emits: each step, and to_topic's
+        # row and serializer, cost several µs a record
+        sdf.update(lambda value, key, timestamp, headers, state: send(
+            step.process(_envelope_from_context(value, key, timestamp, headers), state),
+            timestamp), stateful=True, metadata=True)
     if len(spec.input_topics) == 1:
         # concat() asks Quix to read its topics time-aligned (buffered, batch by batch), which
         # orders several inputs against each other by event time when catching up; with one

@@ -243,8 +243,14 @@ class _Generator:
                 return "type", self.types[name]
         raise Unsupported(f"unknown or forward-referenced type {reference!r}")
 
-    def _define(self, schema: dict[str, Any], namespace: str) -> None:
-        self.types[_full_name(schema, namespace)] = schema
+    def _declare(self, schema: dict[str, Any], namespace: str) -> None:
+        """Remembers an enum or fixed defined here (later uses name it); refuses a logical type
+        on fixed (decimal or duration there: fastavro's)."""
+        kind = schema.get("type")
+        if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
+            self.types[_full_name(schema, namespace)] = schema
+        if kind == "fixed" and schema.get("logicalType") is not None:
+            raise Unsupported(f"logical type {schema['logicalType']} on fixed")
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -268,10 +274,7 @@ class _Generator:
         kind, logical = schema.get("type"), schema.get("logicalType")
         if kind in ("record", "error"):
             return [f"{target}, pos = read_{self._record_number(schema, namespace)}(data, pos)"]
-        if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
-            self._define(schema, namespace)
-        if logical is not None and kind == "fixed":
-            raise Unsupported(f"logical type {logical} on fixed")
+        self._declare(schema, namespace)
         if logical is not None and isinstance(kind, str) and kind in _PRIMITIVES:
             return self._read_logical(schema, kind, logical, target)
         if kind == "enum":
@@ -336,10 +339,7 @@ class _Generator:
         kind, logical = schema.get("type"), schema.get("logicalType")
         if kind in ("record", "error"):
             return [f"{prefix}_{self._record_number(schema, namespace)}(out, {value})"]
-        if kind in ("enum", "fixed") and _full_name(schema, namespace) not in self.types:
-            self._define(schema, namespace)
-        if logical is not None and kind == "fixed":
-            raise Unsupported(f"logical type {logical} on fixed")
+        self._declare(schema, namespace)
         if logical is not None and isinstance(kind, str) and kind in _PRIMITIVES:
             return self._write_logical(schema, kind, logical, value)
         if kind == "enum":

@@ -57,8 +57,9 @@ class Codec:
         top = generator.top(schema)
         self.source = generator.source()
         scope = generator.constants | _RUNTIME
-        # the text holds no name or string from the schema except field names, written as
-        # Python literals (repr); a writer schema from the registry cannot inject code
+        # the only text from the schema in the source is field names: as Python literals
+        # (repr), or as an attribute name when one is a plain identifier (str.isidentifier,
+        # not a keyword), so a writer schema from the registry cannot inject code
         exec(compile(self.source, "<avro codec>", "exec"), scope)
         self._write: Writer = scope[f"write_{top}"]
         self._write_object: Writer = scope[f"write_object_{top}"]

@@ -13,6 +13,7 @@ import string
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import fastavro
@@ -288,3 +289,8 @@ def test_field_names_are_data_not_code() -> None:
     codec = Codec({"type": "record", "name": "Odd", "fields": [{"name": name, "type": "string"}]})
     encoded = codec.encode({name: "value"})
     assert codec._read(bytes(encoded), 0) == ({name: "value"}, len(encoded))  # compiled path
+    holder = SimpleNamespace()
+    setattr(holder, name, "value")
+    from_attributes = bytearray()
+    codec._write_object(from_attributes, holder)  # getattr with the name as a literal
+    assert from_attributes == encoded

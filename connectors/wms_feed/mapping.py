@@ -94,7 +94,7 @@ def _envelope(row: Mapping[str, Any], kind: str, instance: str, source_ref: str,
     return {
         "event_id": str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
         "occurred_at": occurred,
-        "occurred_at_offset_minutes": int(offset.total_seconds() // 60) if offset else None,
+        "occurred_at_offset_minutes": int(offset.total_seconds() // 60) if offset is not None else None,
         "recorded_at": recorded_at,
         "source": Source(system=SourceSystem.WMS, instance=instance,
                          document=DocumentRef(standard=DocumentStandard.FILE,

@@ -99,3 +99,15 @@ def test_rows_map_to_movement_snapshot_and_receipt() -> None:
 def test_utf8_problems_are_reported_not_raised() -> None:
     rows = list(read_rows("feed.csv", b"\xff\xfe bad"))
     assert rows[0].problem is not None and "not UTF-8" in rows[0].problem
+
+
+@pytest.mark.parametrize(("stamp", "minutes"), [
+    ("2026-03-02T06:00:00Z", 0), ("2026-03-02T06:00:00+00:00", 0),
+    ("2026-03-02T06:00:00-05:00", -300),
+])
+def test_a_zero_utc_offset_is_recorded_as_zero_not_unknown(stamp: str, minutes: int) -> None:
+    row = {"record_type": "COUNT", "record_id": "C1", "occurred_at": stamp, "site": "DC1",
+           "sku": "SKU1", "qty": "12", "uom": "EA"}
+    count = map_row(row, instance="wms", source_ref="feed.csv#2", recorded_at=NOW)
+    assert isinstance(count, InventorySnapshot)
+    assert (count.occurred_at_offset_minutes, count.as_of_offset_minutes) == (minutes, minutes)

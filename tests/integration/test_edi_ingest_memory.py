@@ -86,8 +86,9 @@ def test_peak_memory_does_not_grow_with_the_file(
     # settle deliveries every 1,000 events so that the small file already reaches the bound
     monkeypatch.setattr(ingest_module, "_SETTLE_EVERY", 1_000)
     target = dataclasses.replace(topic("inventory.snapshot.v1"), name=topic_factory(3))
-    with ToOneTopic(bootstrap_servers, serde) as publisher:
-        publisher.target = target
+    publisher = ToOneTopic(bootstrap_servers, serde)
+    publisher.target = target
+    with publisher:
         dead_letters = DeadLetters(bootstrap_servers, topic_factory())
         serde.prepare(target)
         small, small_outcome = peak_ingest(tmp_path / "small", interchange(50, "000000101"),

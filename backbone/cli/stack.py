@@ -11,7 +11,7 @@ from backbone.settings import load_settings
 from backbone.stack import LocalStack, StackError, install
 from backbone.stack.postgres import LocalPostgres
 
-app = typer.Typer(help="The local single-node Kafka (KRaft) and schema registry.",
+app = typer.Typer(help="The local Kafka (KRaft; one node, or a cluster) and schema registry.",
                   no_args_is_help=True)
 
 
@@ -21,6 +21,10 @@ def up(
         False, "--with-postgres",
         help="Also start PostgreSQL (Debian package postgresql) for the ERP outbox relay and "
              "print BACKBONE_ERP_DB=postgresql://..."),
+    brokers: int = typer.Option(
+        None, "--brokers", min=1,
+        help="Kafka nodes: 3 runs a replicated KRaft cluster on loopback (default "
+             "BACKBONE_KAFKA_BROKERS, 1)."),
 ) -> None:
     """Start the stack (idempotent) and print KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL.
 
@@ -28,7 +32,7 @@ def up(
     """
     try:
         local = LocalStack(load_settings())
-        endpoints = local.up()
+        endpoints = local.up(brokers)
         postgres = LocalPostgres(local.run_dir).up() if with_postgres else None
     except StackError as error:
         fail(str(error))
@@ -48,7 +52,8 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Say what runs where (exit 0 when both answer, 1 otherwise)."""
+    """Say what runs where, each Kafka node on its own line (exit 0 when all answer, 1
+    otherwise)."""
     components = LocalStack(load_settings()).status()
     for component in components:
         state = (

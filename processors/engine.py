@@ -55,6 +55,7 @@ from backbone.settings import Settings
 from processors import retry
 from processors.api import ProcessorSpec, ProcessorTopics
 from processors.dead_letters import dead_letter_record, now_ms
+from processors.durable_topics import durable_topic_manager
 
 log = logging.getLogger(__name__)
 
@@ -494,6 +495,8 @@ def build_application(
         # keeps the stall short when Quix pauses and resumes a partition whose buffer filled
         # (~5% of a backlog drain at 50 ms), for ~50 cheap empty polls a second when idle
         consumer_poll_timeout=0.02,
+        # changelog and repartition topics replicated like the catalog's, not with RF 1
+        topic_manager=durable_topic_manager(options.bootstrap_servers, options.consumer_group),
     )
     consumer = app._consumer
     gate = RetryGate(pause=consumer.pause, resume=consumer.resume)

@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -398,10 +399,13 @@ class LocalStack:
         killed = []
         if processes.stop(state.registry_pid, REGISTRY_MARKER, timeout):
             killed.append("schema-registry")
-        # the nodes one after the other, so each hands its partitions to the others cleanly
-        for node in reversed(state.nodes):
-            if processes.stop(node.pid, KAFKA_MARKER, timeout):
-                killed.append("kafka" if len(state.nodes) == 1 else f"kafka-{node.node_id}")
+        # all nodes at once: one after the other, the last ones would wait for a quorum that
+        # is already gone and be killed after the timeout
+        with ThreadPoolExecutor(len(state.nodes)) as pool:
+            stopped = list(pool.map(lambda n: processes.stop(n.pid, KAFKA_MARKER, timeout),
+                                    state.nodes))
+        killed += [("kafka" if len(state.nodes) == 1 else f"kafka-{node.node_id}")
+                   for node, was_killed in zip(state.nodes, stopped, strict=True) if was_killed]
         return killed
 
     def _write_state(self, state: _State) -> None:

@@ -10,12 +10,13 @@ plus ``2 * (i - 1)``. ``up`` is idempotent: a stack that already answers is left
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,6 +93,9 @@ class KafkaNode:
     port: int
     controller_port: int
     pid: int
+    # where the node listens when that is not ``port``: a TCP proxy in front of it owns
+    # ``port``, which the node advertises (network-fault tests); 0: the node listens on port
+    listen_port: int = 0
 
     @property
     def address(self) -> str:
@@ -134,9 +138,10 @@ class LocalStack:
 
     # -- public -----------------------------------------------------------------------------
 
-    def up(self, brokers: int | None = None) -> Endpoints:
+    def up(self, brokers: int | None = None, listen_ports: Sequence[int] = ()) -> Endpoints:
         """Start whatever is not running yet and wait until everything answers; ``brokers``
-        Kafka nodes (default BACKBONE_KAFKA_BROKERS)."""
+        Kafka nodes (default BACKBONE_KAFKA_BROKERS). With ``listen_ports`` node i listens
+        there and advertises its usual port, where a proxy forwarding to it must listen."""
         brokers = brokers or self.settings.kafka_brokers
         if brokers < 1:
             raise StackError(f"--brokers must be at least 1, got {brokers}")
@@ -160,10 +165,11 @@ class LocalStack:
         voters = ",".join(f"{i}@127.0.0.1:{controller}"
                           for i, (_, controller) in enumerate(node_ports, start=1))
         nodes = tuple(
-            KafkaNode(i, port, controller, 0)
+            KafkaNode(i, port, controller, 0, listen_ports[i - 1] if listen_ports else 0)
             for i, (port, controller) in enumerate(node_ports, start=1))
         nodes = tuple(KafkaNode(n.node_id, n.port, n.controller_port,
-                                self._start_kafka(kafka_java, n, voters, brokers))
+                                self._start_kafka(kafka_java, n, voters, brokers),
+                                n.listen_port)
                       for n in nodes)
         registry_pid = self._start_registry(registry_java, ports)
         state = _State(ports, nodes[0].pid, registry_pid, nodes)
@@ -193,8 +199,7 @@ class LocalStack:
         if not processes.is_running(node.pid, KAFKA_MARKER):
             java = processes.find_java(KAFKA_MIN_JAVA, "Kafka", self.settings.java_home)
             home = self._node_home(node.node_id, len(state.nodes))
-            node = KafkaNode(node.node_id, node.port, node.controller_port,
-                             self._spawn_kafka(java, home))
+            node = dataclasses.replace(node, pid=self._spawn_kafka(java, home))
             state = state.with_node(node)
             self._write_state(state)
         self._wait_until_answering(state)
@@ -436,7 +441,8 @@ node.id={node.node_id}
 # A static voter set, so the stack can come back on other ports over the same data.
 controller.quorum.voters={voters}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}
+listeners=PLAINTEXT://127.0.0.1:{node.listen_port or node.port},\
+CONTROLLER://127.0.0.1:{node.controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT

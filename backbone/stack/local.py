@@ -156,7 +156,7 @@ class LocalStack:
             self._stop_recorded(state)
         if not is_installed(self.lib_dir):
             install(self.lib_dir)
-        ports, node_ports = self._choose_ports(brokers)
+        ports, node_ports = self._choose_ports(brokers, listen_ports)
         kafka_java = processes.find_java(KAFKA_MIN_JAVA, "Kafka", self.settings.java_home)
         registry_java = processes.find_java(
             REGISTRY_MIN_JAVA, "Apicurio Registry 3.3", self.settings.java_home
@@ -259,7 +259,8 @@ class LocalStack:
 
     # -- starting ---------------------------------------------------------------------------
 
-    def _choose_ports(self, brokers: int) -> tuple[_Ports, list[tuple[int, int]]]:
+    def _choose_ports(self, brokers: int, listen_ports: Sequence[int] = ()
+                      ) -> tuple[_Ports, list[tuple[int, int]]]:
         s = self.settings
         nodes = [
             tuple(processes.free_port() if base == 0 else base + 2 * k
@@ -273,7 +274,8 @@ class LocalStack:
                  "registry management": ports.registry_management}
         for i, (port, controller) in enumerate(nodes, start=1):
             suffix = "" if brokers == 1 else f" {i}"
-            named[f"Kafka{suffix}"] = port
+            # behind a proxy the node binds its listen port; the proxy holds the advertised one
+            named[f"Kafka{suffix}"] = listen_ports[i - 1] if listen_ports else port
             named[f"KRaft controller{suffix}"] = controller
         processes.require_free_ports(named)
         return ports, [(port, controller) for port, controller in nodes]

@@ -112,7 +112,8 @@ def test_outbox_relay_loses_nothing(healthy: Cluster, tmp_path: Path, fault_name
         sent: list[Sent] = []
         erp = threading.Thread(target=insert_rows, args=(url, sent))
         erp.start()
-        while len(sent) < N // 3:
+        while len(sent) < N // 3 or published(url) <= 0:  # the relay is writing
+            assert relay.poll() is None, log.read_text()[-3000:]
             time.sleep(0.05)
         fault_at = time.monotonic()
         before = published(url)

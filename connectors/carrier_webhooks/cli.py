@@ -37,7 +37,7 @@ def carrier_webhooks(
     if settings.webhook_secret is None:
         fail("BACKBONE_WEBHOOK_SECRET is not set; set it to the whsec_ secret the sender "
              "(carrier or aggregator) shows for this endpoint")
-    sink = IntakePublisher(endpoints(settings).bootstrap_servers, serde(settings),
+    sink = IntakePublisher(endpoints(settings).kafka, serde(settings),
                            delivery_timeout_ms=settings.webhook_delivery_timeout_ms,
                            topics=topics)
     try:

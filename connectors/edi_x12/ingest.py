@@ -33,6 +33,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, PublishError
 from backbone.events import Event
 from backbone.headers import child_traceparent, new_traceparent
@@ -78,10 +79,10 @@ class _Interchange:
 class DeadLetters:
     """Rejected transaction sets to the connector's dead-letter topic, raw text as value."""
 
-    def __init__(self, bootstrap_servers: str, topic: str = DLQ_TOPIC,
+    def __init__(self, kafka: KafkaClients | str, topic: str = DLQ_TOPIC,
                  producer: Producer | None = None) -> None:
         self.topic = topic
-        self._producer = producer or Producer(producer_config(bootstrap_servers))
+        self._producer = producer or Producer(producer_config(kafka))
 
     def send(self, transaction_set: TransactionSet, interchange: Interchange,
              error: EdiError) -> Future[None]:

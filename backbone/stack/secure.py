@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -521,7 +522,9 @@ def _registry_answers(endpoints: SecureEndpoints) -> bool:
     user, _, password = endpoints.registry_user_info_file(acls.ADMIN).read_text().partition(":")
     try:
         return httpx.get(f"{endpoints.registry_url}/subjects", auth=(user, password),
-                         verify=str(endpoints.pki.ca_certificate), timeout=5).status_code == 200
+                         verify=ssl.create_default_context(
+                             cafile=str(endpoints.pki.ca_certificate)),
+                         timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
 

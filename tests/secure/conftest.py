@@ -8,6 +8,7 @@ stops it at the end. Under CI=true a stack that cannot start fails the run, neve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -96,27 +97,19 @@ def _lib_dir() -> Path:
     return lib if lib.is_absolute() else (REPO / lib).resolve()
 
 
-class _secure_stack:  # noqa: N801  (a context manager used like a function)
-    def __enter__(self) -> SecureEndpoints:
-        reuse = os.environ.get("BACKBONE_TEST_SECURE_STATE_DIR")
-        if reuse:
-            self.stack = SecureStack(load_settings(state_dir=Path(reuse), lib_dir=_lib_dir()))
-            self.owned = False
-            return self.stack.up()  # answers already: only re-applies the ACLs
-        self.folder = tempfile.TemporaryDirectory(prefix="backbone-secure-test-")
-        base = int(os.environ.get("BACKBONE_TEST_SECURE_PORT_BASE", "0"))
-        self.stack = SecureStack(load_settings(state_dir=Path(self.folder.name),
-                                               lib_dir=_lib_dir(), secure_port_base=base))
-        self.owned = True
-        _plant_canary(self.stack.run_dir)
+@contextlib.contextmanager
+def _secure_stack() -> Iterator[SecureEndpoints]:
+    reuse = os.environ.get("BACKBONE_TEST_SECURE_STATE_DIR")
+    if reuse:
+        # a running stack: `up` only re-applies the ACLs
+        yield SecureStack(load_settings(state_dir=Path(reuse), lib_dir=_lib_dir())).up()
+        return
+    base = int(os.environ.get("BACKBONE_TEST_SECURE_PORT_BASE", "0"))
+    with tempfile.TemporaryDirectory(prefix="backbone-secure-test-") as folder:
+        stack = SecureStack(load_settings(state_dir=Path(folder), lib_dir=_lib_dir(),
+                                          secure_port_base=base))
+        _plant_canary(stack.run_dir)
         try:
-            return self.stack.up()
-        except BaseException:
-            self.folder.cleanup()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        if self.owned:
-            self.stack.down()
-            # keep the state folder until the canary test read it: it runs in the session
-            self.folder.cleanup()
+            yield stack.up()
+        finally:
+            stack.down()

@@ -62,11 +62,15 @@ def apply_command(
         changes = apply(admin, bindings, prune=prune)
     except AclError as error:
         fail(f"could not read the cluster's ACLs: {error}")
+    failed = [change for change in changes if change.action == "failed"]
+    if failed and len(failed) == len(changes):
+        reasons = sorted({change.detail for change in failed})
+        fail(f"no ACL could be applied ({len(failed)} refused): {'; '.join(reasons)}")
     for change in changes:
         if change.action != "unchanged":
             print(f"{change.action:<9} {change.binding.row()}  {change.detail}".rstrip())
     counts = {action: sum(c.action == action for c in changes)
               for action in ("created", "deleted", "unchanged", "failed")}
     print(", ".join(f"{n} {action}" for action, n in counts.items()), file=sys.stderr)
-    if counts["failed"]:
-        raise typer.Exit(PARTIAL if counts["failed"] < len(changes) else 2)
+    if failed:
+        raise typer.Exit(PARTIAL)

@@ -489,12 +489,12 @@ def apply_acls(kafka: KafkaClients) -> None:
 
 
 def _registry_roles() -> dict[str, str]:
-    """Apicurio's role per principal: admin registers and configures, producers register their
-    writer schemas, everyone else reads."""
-    producers = {principal for topic in CATALOG for party in topic.producers
-                 for principal in acls.roles_of(party, topic.name)}
+    """Apicurio's role per principal: the admin registers and configures, the producers of Avro
+    topics register their writer schemas, everyone else (the operator) reads."""
+    writers = {principal for topic in CATALOG if topic.record is not None
+               for party in topic.producers for principal in acls.roles_of(party, topic.name)}
     return {principal: keycloak.ROLE_ADMIN if principal == acls.ADMIN
-            else keycloak.ROLE_DEVELOPER if principal in producers
+            else keycloak.ROLE_DEVELOPER if principal in writers
             else keycloak.ROLE_READONLY
             for principal in acls.principals()}
 

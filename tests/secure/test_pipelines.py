@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from pathlib import Path
@@ -97,10 +98,8 @@ def test_a_processor_runs_exactly_once_as_its_own_principal(
     child = start_processor("shipment-status", env, until_idle_s=5, log=log)
     scraped: list[str] = []
     while child.poll() is None:
-        try:
+        with contextlib.suppress(OSError):  # not serving yet, or already stopped
             scraped.append(scrape(port))
-        except OSError:
-            pass
         time.sleep(0.5)
     output = log.read_text()
     secure.outputs.append(output)

@@ -9,10 +9,11 @@ import typer
 from backbone import acls
 from backbone.cli.exits import fail
 from backbone.settings import load_settings
-from backbone.stack import LocalStack, StackError, install
+from backbone.stack import LocalStack, StackError, install, keycloak
 from backbone.stack.install import install_keycloak
 from backbone.stack.postgres import LocalPostgres
-from backbone.stack.secure import SecureStack
+from backbone.stack.processes import find_java
+from backbone.stack.secure import KEYCLOAK_MIN_JAVA, SecureStack
 
 SECURE = typer.Option(False, "--secure", help="The secured stack (SASL_SSL + mTLS, ACLs, "
                       "registry behind Keycloak) in <state_dir>/secure, on its own ports.")
@@ -102,6 +103,8 @@ def install_command(
         changed = install(lib_dir, force=force)
         if secure:
             changed = install_keycloak(lib_dir, force=force) or changed
+            java = find_java(KEYCLOAK_MIN_JAVA, "Keycloak 26", settings.java_home)
+            keycloak.build(lib_dir, java.executable.resolve().parent.parent)
     except StackError as error:
         fail(str(error))
     print("installed" if changed else f"already installed in {settings.resolved_lib_dir}",

@@ -32,12 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 from confluent_kafka.admin import AdminClient
 
 from backbone import acls
-from backbone.clients import KafkaClients
+from backbone.clients import Endpoints, KafkaClients, RegistryAuth
 from backbone.settings import Settings
 from backbone.stack import keycloak, pki, processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -148,10 +149,33 @@ class SecureEndpoints:
         bootstrap = self.mtls_bootstrap_servers if mtls else self.bootstrap_servers
         return KafkaClients(bootstrap, self.kafka_security(principal, mtls=mtls))
 
+    def env(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> dict[str, str]:
+        """The variables that make every backbone command (and kcat, through the same keys)
+        act as ``principal``, with the registry credentials' value (for child processes)."""
+        variables = self._variables(principal, mtls=mtls)
+        variables["SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"] = \
+            self.registry_user_info_file(principal).read_text()
+        return variables
+
     def env_lines(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> str:
-        """``export`` lines that make every backbone command (and kcat, through the same
-        variables) act as ``principal``; secrets stay in their files."""
-        lines = {
+        """:meth:`env` as ``export`` lines; secrets stay in their files."""
+        text = "".join(f"export {name}={value}\n"
+                       for name, value in self._variables(principal, mtls=mtls).items())
+        # The shell reads the registry credentials from their file when it evaluates the line:
+        # the secret itself is never printed.
+        return text + (f'export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="$(cat '
+                       f'{self.registry_user_info_file(principal)})"\n')
+
+    def client_endpoints(self, principal: str = acls.ADMIN) -> Endpoints:
+        """What ``backbone.cli.context.endpoints`` would build from :meth:`env`."""
+        ca = str(self.pki.ca_certificate)
+        return Endpoints(self.bootstrap_servers, self.registry_url,
+                         MappingProxyType(self.kafka_security(principal)),
+                         RegistryAuth(basic_user_info=self.env(principal)[
+                             "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"], ca_location=ca))
+
+    def _variables(self, principal: str, *, mtls: bool) -> dict[str, str]:
+        variables = {
             "KAFKA_BOOTSTRAP_SERVERS": self.mtls_bootstrap_servers if mtls
             else self.bootstrap_servers,
             "SCHEMA_REGISTRY_URL": self.registry_url,
@@ -159,23 +183,19 @@ class SecureEndpoints:
             "BACKBONE_REGISTRY_CA_LOCATION": str(self.pki.ca_certificate),
         }
         if mtls:
-            lines.update({
+            variables.update({
                 "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SSL",
                 "BACKBONE_KAFKA_SSL_CERTIFICATE_LOCATION": str(self.pki.certificate(principal)),
                 "BACKBONE_KAFKA_SSL_KEY_LOCATION": str(self.pki.key(principal)),
             })
         else:
-            lines.update({
+            variables.update({
                 "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
                 "BACKBONE_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
                 "BACKBONE_KAFKA_SASL_USERNAME": principal,
                 "BACKBONE_KAFKA_SASL_PASSWORD_FILE": str(self.password_file(principal)),
             })
-        text = "".join(f"export {name}={value}\n" for name, value in lines.items())
-        # The shell reads the registry credentials from their file when it evaluates the line:
-        # the secret itself is never printed.
-        return text + (f'export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="$(cat '
-                       f'{self.registry_user_info_file(principal)})"\n')
+        return variables
 
 
 class SecureStack:

@@ -52,11 +52,7 @@ class SecureSession:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("BACKBONE_KAFKA_", "BACKBONE_REGISTRY_", "SCHEMA_REGISTRY_",
                                       "KAFKA_BOOTSTRAP"))}
-        for line in self.endpoints.env_lines(principal, mtls=mtls).splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            if value.startswith('"$(cat '):
-                value = Path(value.removeprefix('"$(cat ').removesuffix(')"')).read_text()
-            env[name] = value
+        env.update(self.endpoints.env(principal, mtls=mtls))
         env["BACKBONE_LOG_FORMAT"] = "text"
         env.update(extra)
         return env

@@ -36,6 +36,10 @@ def up(
     mtls: bool = typer.Option(
         False, "--mtls", help="--secure: the mTLS listener and the principal's certificate "
                               "instead of SCRAM."),
+    files_only: bool = typer.Option(
+        False, "--files-only",
+        help="--secure: write the certificates, secrets and Keycloak realm (and the Docker "
+             "files deploy/compose.yaml's secure profile mounts), start nothing."),
 ) -> None:
     """Start the stack (idempotent) and print `export` lines: KAFKA_BOOTSTRAP_SERVERS,
     SCHEMA_REGISTRY_URL and, with --secure, the security variables of a principal.
@@ -47,6 +51,11 @@ def up(
              f"{', '.join(acls.principals())}")
     settings = load_settings()
     try:
+        if files_only:
+            prepared = SecureStack(settings)
+            prepared.prepare()
+            print(f"secured stack files written to {prepared.run_dir}", file=sys.stderr)
+            return
         if secure:
             secured = SecureStack(settings)
             env = secured.up().env_lines(principal, mtls=mtls)

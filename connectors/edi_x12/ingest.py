@@ -37,6 +37,7 @@ from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, PublishError
 from backbone.events import Event
 from backbone.headers import child_traceparent, new_traceparent
+from backbone.registry import RegistryAuthError
 from connectors.edi_x12.envelope import read_file
 from connectors.edi_x12.errors import EdiError
 from connectors.edi_x12.functional_ack import SetVerdict, functional_ack, set_error_code
@@ -185,6 +186,8 @@ class EdiInbox:
     def _settle(self, path: Path) -> FileOutcome:
         try:
             return self._ingest(path)
+        except RegistryAuthError:
+            raise  # our credentials, not this file: stop, leave the file in the inbox
         except (PublishError, BackboneError) as failure:
             return self._quarantine(path, [f"{path.name}: events not delivered: {failure} — "
                                            "move the file back to the inbox once Kafka is "

@@ -27,7 +27,7 @@ def parse(carrier: str, data: bytes, *, name: str, recorded_at: datetime) -> Par
         parser = PARSERS[carrier.lower()]
     except KeyError:
         raise CarrierResponseError(
-            f"no parser for carrier {carrier!r}; use one of {', '.join(PARSERS)}") from None
+            f"{name}: no parser for carrier {carrier!r}; use one of {', '.join(PARSERS)}") from None
     return parser(data, name=name, recorded_at=recorded_at)
 
 

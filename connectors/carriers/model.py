@@ -7,9 +7,11 @@ read and a rejection per part it could not. A response that says "not found" or 
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeElementTree
@@ -162,6 +164,11 @@ def parse_xml(data: bytes, name: str) -> Element:
     except SafeElementTree.ParseError as error:
         raise CarrierResponseError(f"{name}: not well-formed XML ({error}); is this the "
                                    "carrier's raw response body?") from None
+    except (LookupError, ValueError) as error:
+        # expat raises these for an XML declaration naming an encoding it does not know
+        # (LookupError) or cannot stream (ValueError: multi-byte encodings such as UTF-32).
+        raise CarrierResponseError(f"{name}: the XML declaration names an encoding that cannot "
+                                   f"be read ({error}); carriers send UTF-8") from None
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.startswith("{"):
             element.tag = element.tag.split("}", 1)[1]
@@ -178,3 +185,25 @@ def text(element: Element | None, path: str) -> str | None:
 
 def midnight_utc(day: date | None) -> datetime | None:
     return datetime.combine(day, time(), UTC) if day is not None else None
+
+
+def load_json(data: bytes, name: str, expected: str) -> Any:
+    """The decoded JSON body; CarrierResponseError (naming ``expected``) when it is not JSON.
+
+    Besides malformed text this refuses what json.loads raises other errors for: an integer
+    longer than Python's int() digit limit (ValueError) and nesting deeper than the recursion
+    limit (RecursionError); either would otherwise end the process with a traceback.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise CarrierResponseError(f"{name}: JSON nested too deeply to read; expected "
+                                   f"{expected}") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
+        raise CarrierResponseError(f"{name}: not JSON ({_short(error)}); expected {expected}"
+                                   ) from None
+
+
+def _short(error: Exception, limit: int = 160) -> str:
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -66,6 +66,38 @@ class EventTime:
                    EventTimePrecision.EXACT)
 
 
+    @classmethod
+    def resolve(cls, local: str, *, offset: str | None = None,
+                utc: str | None = None) -> EventTime:
+        """A time the provider gives as local wall-clock, placed with what else it says.
+
+        ``local`` with its own offset is EXACT. Without one, the offset the provider gives
+        beside it (``offset``: "-05:00") or the UTC instant it also gives (``utc``) place it
+        exactly; with neither it is kept as if UTC and flagged LOCAL_TIME_ASSUMED_UTC.
+        Raises ValueError when ``local`` (or a given ``offset``/``utc``) is not ISO-8601.
+        """
+        read = cls.iso(local)
+        if read.offset_minutes is not None:
+            return read
+        wall = read.utc.replace(tzinfo=None)
+        if offset:
+            zone = datetime.fromisoformat("2000-01-01T00:00:00" + offset.strip()).utcoffset()
+            if zone is None:
+                raise ValueError(f"offset {offset!r} is not +HH:MM")
+            minutes = int(zone / timedelta(minutes=1))
+            return cls((wall - zone).replace(tzinfo=UTC), minutes, EventTimePrecision.EXACT)
+        if utc:
+            instant = cls.iso(utc)
+            if instant.offset_minutes is not None:
+                # Carriers' UTC stamps carry seconds their local ones drop: round the offset
+                # to the quarter hour every real zone is a multiple of.
+                raw = (wall - instant.utc.replace(tzinfo=None)) / timedelta(minutes=1)
+                minutes = int(round(raw / 15) * 15)
+                return cls((wall - timedelta(minutes=minutes)).replace(tzinfo=UTC), minutes,
+                           EventTimePrecision.EXACT)
+        return read
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A part of a response that could not become an event, and why."""
@@ -207,3 +239,35 @@ def load_json(data: bytes, name: str, expected: str) -> Any:
 def _short(error: Exception, limit: int = 160) -> str:
     text = str(error)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+# Carrier names as aggregators and carriers' own APIs spell them, to the codes the carriers'
+# parsers use (SCAC where there is one), so one shipment tracked several ways has one key.
+CARRIER_CODES = {
+    "UPS": "UPSN", "UPSN": "UPSN", "FEDEX": "FDX", "FDX": "FDX", "FDXE": "FDX", "FDXG": "FDX",
+    "USPS": "USPS", "STAMPS_COM": "USPS", "DHL": "DHL", "DHL_EXPRESS": "DHL",
+    "DHLEXPRESS": "DHL", "DHL_ECOMMERCE": "DHL",
+}
+
+
+def carrier_code(name: str | None) -> str:
+    """Our carrier code for a provider's carrier name (unknown names kept, upper-cased)."""
+    key = (name or "UNKNOWN").strip().upper().replace("-", "_").replace(" ", "_")
+    return CARRIER_CODES.get(key, key)
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (absent or mistyped parts)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def field_text(value: Any) -> str | None:
+    """A scalar JSON value as stripped text; None for null, blank, objects and arrays."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value).strip() or None

@@ -220,6 +220,38 @@ class Settings(BaseSettings):
     webhook_delivery_timeout_ms: int = Field(
         default=5_000, description="Kafka delivery timeout of a webhook (503 beyond it)."
     )
+    # Each webhook source's own secret; a source without one falls back to the Standard
+    # Webhooks secret above (generic senders). Several space-separated values during a rotation.
+    webhook_secret_easypost: SecretStr | None = Field(
+        default=None,
+        description="EasyPost webhook secret (X-Hmac-Signature: hmac-sha256-hex=...); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_aftership: SecretStr | None = Field(
+        default=None,
+        description="AfterShip webhook secret (aftership-hmac-sha256 header); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_shippo: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/shippo.",
+    )
+    webhook_secret_ups: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/ups.",
+    )
+    webhook_secret_fedex: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/fedex.",
+    )
+    webhook_secret_usps: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/usps.",
+    )
+    webhook_shipengine_jwks_url: str = Field(
+        default="", description="ShipEngine's published signing keys (JWKS), e.g. "
+        "https://api.shipengine.com/jwks; set to accept /webhooks/shipengine.",
+    )
+    webhook_jwks_refresh_s: float = Field(
+        default=60.0, description="Least time between two fetches of a JWKS (an unknown key id "
+        "triggers one).",
+    )
     # --- end carrier tracking intake ---
 
     @property

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     registry_management_port: int = Field(
         default=9001, description="Local registry's health/management port."
     )
+    secure_port_base: int = Field(
+        default=9190,
+        description="`stack up --secure`: first of its seven ports (SASL_SSL, mTLS, controller, "
+        "registry HTTPS, registry management, Keycloak, Keycloak management); 0: free ports.",
+    )
     java_home: Path | None = Field(
         default=None, description="JDK to run the stack with (Apicurio 3.3 needs Java 21+)."
     )

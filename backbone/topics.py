@@ -94,7 +94,8 @@ def _error_topics(owner: str) -> tuple[Topic, Topic]:
         f"{owner}.retry.v1",
         f"Records {owner} will try again (transient failures, operator replays).",
         ValueFormat.BYTES, partitions=3, retention_ms=7 * DAY_MS,
-        producers=(owner, "backbone dlq replay"), consumers=(owner,),
+        # replay reads it too: a killed replay run is recovered from what it already wrote
+        producers=(owner, "backbone dlq replay"), consumers=(owner, "backbone dlq replay"),
     )
     dlq = Topic(
         f"{owner}.dlq.v1",

@@ -8,7 +8,7 @@ sum of the lines; a TDS that differs from that sum is kept and reported as a war
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from backbone.events import Correlation, Event, Invoice, InvoiceLine
 from connectors.edi_x12.mapping.common import (
@@ -24,6 +24,8 @@ from connectors.edi_x12.mapping.common import (
 )
 from connectors.edi_x12.model import Segment
 
+# Enough digits for any product or sum of two numbers `SetContext.number` lets through.
+_EXACT_DIGITS = 100
 _SUMMARY_TAGS = frozenset({"TDS", "CAD", "ISS", "CTT", "SAC", "TXI", "AMT"})
 
 
@@ -82,5 +84,12 @@ def _line(ctx: SetContext, loop: list[Segment], ordinal: int) -> InvoiceLine:
                       description=description_of(loop)),
         invoiced_qty=invoiced,
         unit_price=price,
-        amount=(invoiced.value * price).quantize(Decimal("0.0001")),
+        amount=_amount(invoiced.value, price),
     )
+
+
+def _amount(quantity: Decimal, price: Decimal) -> Decimal:
+    """quantity x price to 4 places, exact: the default 28-digit context would overflow on a
+    large (still bounded, see `SetContext.number`) product; the model then judges the fit."""
+    with localcontext(prec=_EXACT_DIGITS):
+        return (quantity * price).quantize(Decimal("0.0001"))

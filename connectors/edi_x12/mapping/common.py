@@ -451,23 +451,50 @@ DATE_QUALIFIERS = {
 
 
 def business_dates(ctx: SetContext, segments: Iterable[Segment]) -> tuple[BusinessDate, ...]:
-    """DTM segments (qualifier 374, date) as qualified business dates."""
+    """DTM segments (qualifier 374, date) as qualified business dates.
+
+    A DTM whose date is not a date is left out with a warning naming the segment: one bad
+    promised date must not stop the order it belongs to.
+    """
     found = []
     for segment in segments:
-        if segment.tag != "DTM":
-            continue
-        day = ctx.date_of(segment, 2)
-        if day is None:
-            continue
-        raw = segment.element(1).strip()
-        found.append(
-            BusinessDate(
-                qualifier=DATE_QUALIFIERS.get(raw, DateQualifier.OTHER),
-                qualifier_raw=raw or None,
-                date=day,
-            )
-        )
+        if segment.tag == "DTM":
+            business_date = dated(ctx, segment, 1, 2)
+            if business_date is not None:
+                found.append(business_date)
     return tuple(found)
+
+
+def dated(
+    ctx: SetContext, segment: Segment, qualifier_at: int, date_at: int
+) -> BusinessDate | None:
+    """The qualified date of `segment` (DTM01/02, ACK04/05 ...); None, with a warning when
+    the date is there but not a date."""
+    raw_date = segment.element(date_at).strip()
+    if not raw_date:
+        return None
+    day = parse_date(raw_date)
+    raw = segment.element(qualifier_at).strip()
+    name = f"{segment.tag}{date_at:02d}"
+    if day is None:
+        ctx.warn(segment, f"{name} {raw_date[:20]!r} (qualifier {raw[:3]!r}) is not a date "
+                 "(CCYYMMDD, or YYMMDD before version 4); the date was left out")
+        return None
+    return BusinessDate(
+        qualifier=DATE_QUALIFIERS.get(raw, DateQualifier.OTHER),
+        qualifier_raw=raw or None,
+        date=day,
+    )
+
+
+def line_number_of(ctx: SetContext, line: Segment, ordinal: int) -> str:
+    """<tag>01, the line's assigned identification; its position in the set when empty."""
+    number = text(line, 1)
+    if number is None:
+        ctx.warn(line, f"{line.tag}01 (assigned identification) is empty; the line is "
+                 f"numbered {ordinal} by its position in the set")
+        return str(ordinal)
+    return number
 
 
 def references(segments: Iterable[Segment], tag: str = "REF") -> dict[str, str]:

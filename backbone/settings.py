@@ -225,7 +225,82 @@ class Settings(BaseSettings):
     webhook_delivery_timeout_ms: int = Field(
         default=5_000, description="Kafka delivery timeout of a webhook (503 beyond it)."
     )
+    # Each webhook source's own secret; a source without one falls back to the Standard
+    # Webhooks secret above (generic senders). Several space-separated values during a rotation.
+    webhook_secret_easypost: SecretStr | None = Field(
+        default=None,
+        description="EasyPost webhook secret (X-Hmac-Signature: hmac-sha256-hex=...); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_aftership: SecretStr | None = Field(
+        default=None,
+        description="AfterShip webhook secret (aftership-hmac-sha256 header); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_shippo: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/shippo.",
+    )
+    webhook_secret_ups: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/ups.",
+    )
+    webhook_secret_fedex: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/fedex.",
+    )
+    webhook_secret_usps: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/usps.",
+    )
+    webhook_shipengine_jwks_url: str = Field(
+        default="", description="ShipEngine's published signing keys (JWKS), e.g. "
+        "https://api.shipengine.com/jwks; set to accept /webhooks/shipengine.",
+    )
+    webhook_jwks_refresh_s: float = Field(
+        default=60.0, description="Least time between two fetches of a JWKS (an unknown key id "
+        "triggers one).",
+    )
     # --- end carrier tracking intake ---
+
+    # --- Analysts' tables (sinks/iceberg, backbone sink iceberg, backbone query) ---
+    iceberg_catalog: str | None = Field(
+        default=None,
+        description="Iceberg catalog: sqlite:///file.db or postgresql://... (SQL catalog), "
+        "http(s)://... (REST catalog). Unset: SQLite in <state_dir>/iceberg/catalog.db.",
+    )
+    iceberg_warehouse: str | None = Field(
+        default=None,
+        description="Where data files go: a folder, or s3://bucket/prefix (credentials from "
+        "the AWS environment or the catalog properties). Unset: <state_dir>/iceberg/warehouse.",
+    )
+    iceberg_catalog_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description='More pyiceberg catalog properties, JSON: {"s3.endpoint": '
+        '"http://minio:9000", "s3.region": "eu-west-1"}.',
+    )
+    iceberg_catalog_token: SecretStr | None = Field(
+        default=None, description="Bearer token for a REST catalog."
+    )
+    iceberg_catalog_credential: SecretStr | None = Field(
+        default=None, description="OAuth2 client credentials <id>:<secret> for a REST catalog."
+    )
+    iceberg_namespace: str = Field(default="backbone", description="Namespace of the tables.")
+    iceberg_commit_interval_s: float = Field(
+        default=10.0,
+        description="Seconds between sink commits (one Iceberg snapshot per table with rows); "
+        "fewer, larger files when higher.",
+    )
+    iceberg_max_batch_rows: int = Field(
+        default=100_000, description="Rows buffered before the sink commits early (memory bound)."
+    )
+    iceberg_topic_prefix: str | None = Field(
+        default=None,
+        description="Sink <prefix>.<catalog name> topics instead of the catalog's own (tests, "
+        "staging); the dead-letter topic is prefixed too.",
+    )
+    iceberg_pause_before_commit: Path | None = Field(
+        default=None,
+        description="Test hook: after writing a commit's files, create this file and wait "
+        "(a crash test SIGKILLs the sink there). Never set in production.",
+    )
+    # --- end analysts' tables ---
 
     @property
     def resolved_lib_dir(self) -> Path:

@@ -87,6 +87,7 @@ def _shipment(name: str, record: str, description: str, producers: tuple[str, ..
 
 PROCESSORS = ("shipment-status", "order-fulfillment", "stock-reconciliation")
 CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks")
+SINKS = ("iceberg-sink",)
 
 
 def _error_topics(owner: str) -> tuple[Topic, Topic]:
@@ -159,6 +160,8 @@ CATALOG: tuple[Topic, ...] = (
     *(topic for owner in PROCESSORS for topic in _error_topics(owner)),
     # Connectors have nothing to retry from Kafka (their source is the retry): dead letters only.
     *(_error_topics(owner)[1] for owner in CONNECTORS),
+    # What the sink cannot turn into a row will not turn into one on a second try: no retry.
+    *(_error_topics(owner)[1] for owner in SINKS),
 )
 
 _BY_NAME = {topic.name: topic for topic in CATALOG}

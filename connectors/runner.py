@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, Category, EventTooLargeError, PublishError
 from backbone.metrics import ConnectorMetrics, serve
 from backbone.topics import Topic, for_record
@@ -97,7 +98,7 @@ class SourceRunner:
         offsets: OffsetCommitter,
         *,
         dead_letters: Producer | None = None,
-        bootstrap_servers: str | None = None,
+        kafka: KafkaClients | str | None = None,
         routes: Mapping[str, Topic] | None = None,
         batch_size: int = 1000,
         idle_wait_s: float = 1.0,
@@ -106,13 +107,12 @@ class SourceRunner:
         metrics: ConnectorMetrics | None = None,
     ) -> None:
         """``routes`` maps an event type (``PurchaseOrderChanged``) to another topic than its
-        catalog one (staging, tests); ``dead_letters`` defaults to a producer on
-        ``bootstrap_servers``.
+        catalog one (staging, tests); ``dead_letters`` defaults to a producer on ``kafka``.
         """
         if dead_letters is None:
-            if bootstrap_servers is None:
-                raise ValueError("give dead_letters or bootstrap_servers")
-            dead_letters = Producer(producer_config(bootstrap_servers))
+            if kafka is None:
+                raise ValueError("give dead_letters or kafka")
+            dead_letters = Producer(producer_config(kafka))
         self.connector = connector
         self.publisher = publisher
         self.offsets = offsets
@@ -328,7 +328,7 @@ def run_command(connector: SourceConnector, *, once: bool, routes: Sequence[str]
         fail(str(error))
     if dead_letter_topic:
         connector.dead_letter_topic = dead_letter_topic
-    store = KafkaOffsetStore(where.bootstrap_servers, topic=offsets_topic or OFFSETS_TOPIC)
+    store = KafkaOffsetStore(where.kafka, topic=offsets_topic or OFFSETS_TOPIC)
     try:
         store.load()
         events_serde = serde(settings)
@@ -337,10 +337,10 @@ def run_command(connector: SourceConnector, *, once: bool, routes: Sequence[str]
         hooks = PublishHooks(on_delivered=lambda d, s: metrics.delivered(d.topic, s),
                              on_failed=lambda topic, _event_id, _error: metrics.failed(topic))
         with events_serde.registry, EventPublisher(
-                where.bootstrap_servers, events_serde, hooks=hooks,
+                where.kafka, events_serde, hooks=hooks,
                 flush_timeout_s=settings.publish_flush_timeout_s) as publisher:
             runner = SourceRunner(connector, publisher, store,
-                                  bootstrap_servers=where.bootstrap_servers, routes=topics,
+                                  kafka=where.kafka, routes=topics,
                                   batch_size=batch_size, metrics=metrics)
             summary = runner.run(once=once)
     except BackboneError as error:

@@ -46,7 +46,7 @@ def tail(
     where = context.endpoints(settings)
     serde = context.serde(settings)
     consumer = Consumer(consumer_config(
-        where.bootstrap_servers, f"backbone-tail-{uuid.uuid4().hex[:8]}",
+        where.kafka, f"backbone-tail-{uuid.uuid4().hex[:8]}",
         **{"enable.partition.eof": False},
     ))
     try:
@@ -130,7 +130,7 @@ def publish(
 
     serde = context.serde(settings)
     with _open(file) as lines, EventPublisher(
-        context.endpoints(settings).bootstrap_servers, serde,
+        context.kafka(settings), serde,
         flush_timeout_s=settings.publish_flush_timeout_s,
     ) as publisher:
         futures, rejected = [], 0

@@ -40,6 +40,12 @@ class CarrierResponseError(ValueError):
     """A response that carries no tracking: not found, an error, or not the format expected."""
 
 
+class MalformedResponseError(CarrierResponseError):
+    """A response that is not the format expected at all (not JSON or XML, the wrong shape):
+    unlike a carrier's "not found" or error answer, nothing a later poll would change. The
+    tracking poller dead-letters these."""
+
+
 @dataclass(frozen=True)
 class EventTime:
     """A carrier's event time as UTC plus what is known about its offset."""
@@ -190,16 +196,16 @@ def parse_xml(data: bytes, name: str) -> Element:
     try:
         root: Element = SafeElementTree.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as error:
-        raise CarrierResponseError(
+        raise MalformedResponseError(
             f"{name}: refused: the XML declares a DTD or entities ({type(error).__name__}); "
             "carrier responses never need them") from None
     except SafeElementTree.ParseError as error:
-        raise CarrierResponseError(f"{name}: not well-formed XML ({error}); is this the "
+        raise MalformedResponseError(f"{name}: not well-formed XML ({error}); is this the "
                                    "carrier's raw response body?") from None
     except (LookupError, ValueError) as error:
         # expat raises these for an XML declaration naming an encoding it does not know
         # (LookupError) or cannot stream (ValueError: multi-byte encodings such as UTF-32).
-        raise CarrierResponseError(f"{name}: the XML declaration names an encoding that cannot "
+        raise MalformedResponseError(f"{name}: the XML declaration names an encoding that cannot "
                                    f"be read ({error}); carriers send UTF-8") from None
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.startswith("{"):
@@ -229,10 +235,10 @@ def load_json(data: bytes, name: str, expected: str) -> Any:
     try:
         return json.loads(data)
     except RecursionError:
-        raise CarrierResponseError(f"{name}: JSON nested too deeply to read; expected "
+        raise MalformedResponseError(f"{name}: JSON nested too deeply to read; expected "
                                    f"{expected}") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
-        raise CarrierResponseError(f"{name}: not JSON ({_short(error)}); expected {expected}"
+        raise MalformedResponseError(f"{name}: not JSON ({_short(error)}); expected {expected}"
                                    ) from None
 
 

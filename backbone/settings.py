@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,76 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SCHEMA_REGISTRY_URL", "BACKBONE_SCHEMA_REGISTRY_URL"),
         description="Confluent-compatible registry URL (Apicurio: .../apis/ccompat/v7).",
     )
+
+    # --- Client security (backbone/clients.py; every Kafka and registry client) ---
+    kafka_config: Path | None = Field(
+        default=None,
+        description="client.properties-style file of librdkafka keys (as kcat -F takes), merged "
+        "under the typed settings below; schema.registry.* / basic.auth.* keys go to the registry.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
+        Field(default=None, description="PLAINTEXT, SSL (TLS, mTLS with a client certificate), "
+              "SASL_PLAINTEXT or SASL_SSL. Unset: the properties file's, else PLAINTEXT.")
+    )
+    kafka_sasl_mechanism: (
+        Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"] | None
+    ) = Field(default=None, description="SASL mechanism (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN, "
+              "OAUTHBEARER with OIDC client credentials).")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_sasl_password_file: Path | None = Field(
+        default=None, description="File holding the SASL password (a mounted Kubernetes secret)."
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="PEM file of the CA(s) that signed the brokers' certificates."
+    )
+    kafka_ssl_certificate_location: Path | None = Field(
+        default=None, description="PEM client certificate (mTLS)."
+    )
+    kafka_ssl_key_location: Path | None = Field(
+        default=None, description="PEM private key of the client certificate (mTLS)."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted client key."
+    )
+    kafka_oauth_token_endpoint_url: str | None = Field(
+        default=None, description="OAUTHBEARER: the OIDC token endpoint (client credentials)."
+    )
+    kafka_oauth_client_id: str | None = Field(default=None, description="OAUTHBEARER client id.")
+    kafka_oauth_client_secret: SecretStr | None = Field(
+        default=None, description="OAUTHBEARER client secret."
+    )
+    kafka_oauth_client_secret_file: Path | None = Field(
+        default=None, description="File holding the OAUTHBEARER client secret."
+    )
+    kafka_oauth_scope: str | None = Field(default=None, description="OAUTHBEARER scope.")
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "BACKBONE_REGISTRY_BASIC_AUTH_USER_INFO"
+        ),
+        description="Registry HTTP basic auth, <user>:<password> (Confluent's convention).",
+    )
+    registry_basic_auth_user_info_file: Path | None = Field(
+        default=None, description="File holding <user>:<password> for the registry."
+    )
+    registry_bearer_token: SecretStr | None = Field(
+        default=None, description="Registry bearer token (instead of basic auth)."
+    )
+    registry_bearer_token_file: Path | None = Field(
+        default=None,
+        description="File holding the registry bearer token (re-read when it changes).",
+    )
+    registry_ca_location: Path | None = Field(
+        default=None, description="PEM CA file to verify the registry's TLS certificate."
+    )
+    registry_certificate_location: Path | None = Field(
+        default=None, description="PEM client certificate for the registry (mTLS)."
+    )
+    registry_key_location: Path | None = Field(
+        default=None, description="PEM private key of the registry client certificate."
+    )
+    # --- end client security ---
 
     # The local stack (backbone stack up | down | status).
     state_dir: Path = Field(default=Path(".backbone"), description="Local stack data and logs.")

@@ -15,6 +15,9 @@ import typer
 
 from backbone import logs
 from backbone.cli import asyncapi, events, schemas, stack, topics
+from backbone.cli.exits import UNUSABLE
+from backbone.clients import ClientConfigError, redact
+from backbone.registry import RegistryAuthError
 from backbone.settings import load_settings
 
 app = typer.Typer(
@@ -56,4 +59,9 @@ def main() -> None:
     settings = load_settings()
     logs.configure(settings.log_level, json_lines=settings.log_format != "text")
     _add_stage_commands(app)
-    app()
+    try:
+        app()
+    except (RegistryAuthError, ClientConfigError) as error:
+        # our configuration or credentials, whichever command met them: one line, exit 2
+        print(f"backbone: {redact(str(error))}", file=sys.stderr)
+        raise SystemExit(UNUSABLE) from None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from backbone.clients import Endpoints
 from backbone.settings import Settings
 from backbone.stack import processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -43,20 +44,6 @@ rootLogger.appenderRef.file.ref = FILE
 logger.started.name = kafka.server.KafkaRaftServer
 logger.started.level = INFO
 """
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where clients reach the stack."""
-
-    bootstrap_servers: str
-    registry_url: str
-
-    def env_lines(self) -> str:
-        return (
-            f"KAFKA_BOOTSTRAP_SERVERS={self.bootstrap_servers}\n"
-            f"SCHEMA_REGISTRY_URL={self.registry_url}\n"
-        )
 
 
 @dataclass(frozen=True)
@@ -368,7 +355,7 @@ def _kafka_answers(endpoints: Endpoints) -> bool:
     quiet = logging.getLogger("backbone.stack.probe")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    admin = AdminClient({"bootstrap.servers": endpoints.bootstrap_servers, "logger": quiet})
+    admin = AdminClient({**endpoints.kafka.admin(), "logger": quiet})
     try:
         admin.list_topics(timeout=2)
     except Exception:

@@ -35,7 +35,7 @@ def carrier_webhooks(
         topics = replace(topics, archive=replace(topics.archive, name=archive_topic))
     if milestone_topic:
         topics = replace(topics, milestones=replace(topics.milestones, name=milestone_topic))
-    sink = IntakePublisher(endpoints(settings).bootstrap_servers, serde(settings),
+    sink = IntakePublisher(endpoints(settings).kafka, serde(settings),
                            delivery_timeout_ms=settings.webhook_delivery_timeout_ms,
                            topics=topics)
     try:

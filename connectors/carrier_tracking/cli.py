@@ -23,7 +23,7 @@ from connectors.carrier_tracking.poller import NAME, TrackingPoller
 from connectors.carrier_tracking.schedule import CarrierGate, Intervals
 from connectors.offsets import OFFSETS_TOPIC, KafkaOffsetStore
 from processors.shipment_status import load_mappings
-from producers.publisher import EventPublisher, producer_config
+from producers.publisher import EventPublisher
 
 MILESTONES = "logistics.shipment-milestone.raw.v1"
 DISCOVERY = ("procurement.asn.v1", MILESTONES, "logistics.shipment-status.v1")
@@ -55,7 +55,7 @@ def carrier_tracking(
     if len(names) != 3:
         fail("--discovery-topics takes three names: asn,milestones,status")
     watched = [_named(catalog, name) for catalog, name in zip(DISCOVERY, names, strict=True)]
-    store = KafkaOffsetStore(where.bootstrap_servers, topic=offsets_topic or OFFSETS_TOPIC)
+    store = KafkaOffsetStore(where.kafka, topic=offsets_topic or OFFSETS_TOPIC)
     metrics = TrackingMetrics()
     serve(metrics.registry, settings.metrics_port)
     mappings = load_mappings(settings.status_mappings)
@@ -63,13 +63,13 @@ def carrier_tracking(
         store.load()
         events_serde = serde(settings)
         with events_serde.registry, EventPublisher(
-                where.bootstrap_servers, events_serde,
+                where.kafka, events_serde,
                 flush_timeout_s=settings.publish_flush_timeout_s) as publisher:
             poller = TrackingPoller(
                 apis=apis, publisher=publisher, store=store,
-                dead_letters=Producer(producer_config(where.bootstrap_servers)),
+                dead_letters=Producer(where.kafka.producer()),
                 dead_letter_topic=dead_letter_topic or f"{NAME}.dlq.v1",
-                discovery=Discovery(where.bootstrap_servers, events_serde, watched, mappings),
+                discovery=Discovery(where.kafka, events_serde, watched, mappings),
                 mappings=mappings, intervals=intervals(settings), gates=gates(settings),
                 milestone_topic=milestones, metrics=metrics,
                 flush_timeout_s=settings.publish_flush_timeout_s)

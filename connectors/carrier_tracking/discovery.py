@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, DecodeError, SchemaValidationError, UnknownCodeError
 from backbone.events import Event
 from backbone.events.logistics import Milestone, ShipmentMilestone, ShipmentStatus
 from backbone.events.procurement import AdvanceShipNotice
-from backbone.kafka import consumer_config
 from backbone.serde import AvroSerde
 from backbone.topics import Topic
 from connectors.carrier_tracking.clients import API_OF_CARRIER
@@ -70,9 +70,9 @@ Position = tuple[dict[str, str], dict[str, int]]
 class Discovery:
     """Reads the discovery topics from stored positions to their end."""
 
-    def __init__(self, bootstrap_servers: str, serde: AvroSerde, topics: Iterable[Topic],
+    def __init__(self, kafka: KafkaClients | str, serde: AvroSerde, topics: Iterable[Topic],
                  mappings: StatusMappings, *, timeout_s: float = 10.0) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = KafkaClients.of(kafka)
         self.serde = serde
         self.topics = list(topics)
         self.mappings = mappings
@@ -88,8 +88,8 @@ class Discovery:
     def read(self) -> Iterator[Sighting]:
         """Every sighting from the stored positions to the topics' current end."""
         # Positions are ours (assign, no group commits); the group id only satisfies the client.
-        consumer = Consumer(consumer_config(
-            self.bootstrap_servers, f"backbone-carrier-tracking-{uuid.uuid4().hex[:8]}"))
+        consumer = Consumer(self.kafka.consumer(
+            f"backbone-carrier-tracking-{uuid.uuid4().hex[:8]}"))
         try:
             ends = self._assign(consumer)
             while ends:

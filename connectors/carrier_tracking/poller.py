@@ -54,7 +54,7 @@ from connectors.carrier_tracking.schedule import (
     sighted,
 )
 from connectors.carriers import CarrierResponseError, MalformedResponseError, parse
-from connectors.runner import dead_letter_headers
+from connectors.runner import bounded, dead_letter_headers
 from processors.shipment_status import StatusMappings
 from producers.publisher import Delivery, wait_all
 
@@ -276,12 +276,13 @@ class TrackingPoller:
             if error is not None:
                 failures.append(error.str())
 
-        record = SourceRecord(watch.partition, watch.offset(), dead_letter=DeadLetter(
+        letter = bounded(DeadLetter(
             reason, Category.DESERIALIZATION, watch.key, answer.body,
             {"carrier": watch.carrier, "tracking_number": watch.tracking_number,
              "http_status": str(answer.status), "url": answer.url}))
-        log.warning("%s: dead letter: %s", NAME, reason)
-        self.dead_letters.produce(self.dead_letter_topic, key=watch.key, value=answer.body,
+        record = SourceRecord(watch.partition, watch.offset(), dead_letter=letter)
+        log.warning("%s: dead letter: %s", NAME, letter.reason)
+        self.dead_letters.produce(self.dead_letter_topic, key=watch.key, value=letter.value,
                                   headers=dead_letter_headers(NAME, record),
                                   on_delivery=on_delivery)
         if self.dead_letters.flush(self.flush_timeout_s) or failures:

@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from backbone import headers
+from backbone.clients import KafkaClients
 from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
@@ -33,7 +34,7 @@ from connectors.carrier_tracking.discovery import Discovery
 from connectors.carriers import parse
 from connectors.offsets import KafkaOffsetStore
 from processors.shipment_status import load_mappings
-from producers.publisher import EventPublisher, producer_config
+from producers.publisher import EventPublisher
 from tests.integration.conftest import consume
 
 pytestmark = pytest.mark.integration
@@ -166,7 +167,8 @@ def _poller(server: CarrierServer, topics: Topics, serde: AvroSerde, bootstrap: 
                _named("logistics.shipment-status.v1", topics.status)]
     return TrackingPoller(
         apis=apis_from_settings(_settings(server)), publisher=publisher, store=store,
-        dead_letters=Producer(producer_config(bootstrap)), dead_letter_topic=topics.dead_letters,
+        dead_letters=Producer(KafkaClients(bootstrap).producer()),
+        dead_letter_topic=topics.dead_letters,
         discovery=Discovery(bootstrap, serde, watched, mappings), mappings=mappings,
         intervals=Intervals(in_transit_s=600, near_delivery_s=60, pre_transit_s=900,
                             max_age_s=86_400, backoff_max_s=300),

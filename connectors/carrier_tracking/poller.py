@@ -62,6 +62,9 @@ NAME = "carrier-tracking"
 DEFAULT_RETRY_AFTER_S = 60.0
 # A 429 more often than this within one round for one shipment: leave it to the next round.
 MAX_TRIES_PER_ROUND = 3
+# A carrier gate closed longer than this (a long Retry-After) is not waited for inside a round:
+# its shipments stay due and the other carriers go on; the loop wakes when it opens.
+MAX_INLINE_WAIT_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ class TrackingPoller:
                 total.outcomes[outcome] = total.outcomes.get(outcome, 0) + n
             if once:
                 break
-            self.stopping.wait(min(idle_wait_s, max(0.0, self._next_due() - self.clock())))
+            self.stopping.wait(min(idle_wait_s, max(0.0, self._next_wake() - self.clock())))
         return total
 
     def stop(self) -> None:
@@ -177,7 +180,7 @@ class TrackingPoller:
             if api is None or watch.carrier in refused:
                 continue
             if not self._wait_for_gate(watch.carrier):
-                continue  # quota used up: tomorrow
+                continue  # quota used up, or closed for long: a later round
             outcome = self._poll(watch, api, summary)
             summary.requests += 1
             summary.count(outcome)
@@ -319,6 +322,8 @@ class TrackingPoller:
                 return False
             if wait <= 0:
                 return True
+            if wait > MAX_INLINE_WAIT_S:
+                return False
             self.metrics.rate_limit_wait_seconds.labels(carrier).inc(wait)
             self.stopping.wait(wait)
         return False
@@ -330,9 +335,22 @@ class TrackingPoller:
         late = [now - w.next_due for w in live if w.due(now)]
         self.metrics.oldest_unpolled.set(max(late, default=0.0))
 
-    def _next_due(self) -> float:
-        return min((w.next_due for w in self.watches.values() if w.stopped is None),
-                   default=self.clock() + 3600)
+    def _next_wake(self) -> float:
+        """When a shipment can next be asked: due, and its carrier's gate open."""
+        now = self.clock()
+        times = []
+        for watch in self.watches.values():
+            if watch.stopped is not None or watch.carrier not in self.apis:
+                continue  # a carrier without credentials is never asked: no reason to wake
+            gate = self.gates.get(watch.carrier)
+            opens = now if gate is None else (
+                _next_utc_midnight(now) if gate.wait_s(now) is None else gate.blocked_until)
+            times.append(max(watch.next_due, opens))
+        return min(times, default=now + 3600)
+
+
+def _next_utc_midnight(now: float) -> float:
+    return (now // 86_400 + 1) * 86_400
 
 
 def retry_after_s(value: str | None, now: float) -> float:

@@ -53,7 +53,7 @@ class Answer:
 class TokenCache:
     """One carrier's OAuth access token and when it stops being usable."""
 
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     expires_at: float = 0.0
     fetched: int = 0
 

@@ -4,6 +4,7 @@ shipments in flight and publish new ShipmentMilestone events."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from dataclasses import replace
 
@@ -73,6 +74,9 @@ def carrier_tracking(
                 mappings=mappings, intervals=intervals(settings), gates=gates(settings),
                 milestone_topic=milestones, metrics=metrics,
                 flush_timeout_s=settings.publish_flush_timeout_s)
+            for stop_signal in (signal.SIGTERM, signal.SIGINT):
+                # finish the shipment in flight (published and stored), then return
+                signal.signal(stop_signal, lambda _signum, _frame: poller.stop())
             summary = poller.run(once=once)
     except BackboneError as error:
         fail(f"{NAME}: {error}")

@@ -79,6 +79,7 @@ class Discovery:
         self.timeout_s = timeout_s
         self.positions: dict[tuple[str, int], int] = {}  # last offset read, inclusive
         self.skipped = 0
+        self._consumer: Consumer | None = None
 
     def resume(self, stored: Iterable[tuple[dict[str, str], dict[str, int]]]) -> None:
         for partition, offset in stored:
@@ -87,11 +88,14 @@ class Discovery:
 
     def read(self) -> Iterator[Sighting]:
         """Every sighting from the stored positions to the topics' current end."""
-        # Positions are ours (assign, no group commits); the group id only satisfies the client.
-        consumer = Consumer(self.kafka.consumer(
-            f"backbone-carrier-tracking-{uuid.uuid4().hex[:8]}"))
+        if self._consumer is None:
+            # One consumer for every round; positions are ours (assign, no group commits), the
+            # group id only satisfies the client.
+            self._consumer = Consumer(self.kafka.consumer(
+                f"backbone-carrier-tracking-{uuid.uuid4().hex[:8]}"))
+        consumer = self._consumer
+        ends = self._assign(consumer)
         try:
-            ends = self._assign(consumer)
             while ends:
                 message = consumer.poll(self.timeout_s)
                 if message is None:
@@ -107,7 +111,12 @@ class Discovery:
                     ends.pop(where, None)
                 yield from self._sightings(message.topic(), message.value())
         finally:
-            consumer.close()
+            consumer.unassign()
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
 
     def stored_positions(self) -> list[Position]:
         return [({"topic": topic, "partition": str(partition)}, {"offset": offset})

@@ -132,6 +132,13 @@ class TrackingPoller:
 
     def run(self, *, once: bool = False, idle_wait_s: float = 5.0) -> RoundSummary:
         """Rounds until stopped (``once``: one round, every due shipment asked once)."""
+        try:
+            return self._rounds(once, idle_wait_s)
+        finally:
+            if self.discovery is not None:
+                self.discovery.close()
+
+    def _rounds(self, once: bool, idle_wait_s: float) -> RoundSummary:
         total = RoundSummary()
         while not self.stopping.is_set():
             summary = self.round()

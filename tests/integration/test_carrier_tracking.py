@@ -157,6 +157,18 @@ def _named(catalog: str, name: str) -> Topic:
     return replace(topic(catalog), name=name)
 
 
+OPEN: list[TrackingPoller] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_pollers() -> Iterator[None]:
+    yield
+    while OPEN:
+        discovery = OPEN.pop().discovery
+        if discovery is not None:
+            discovery.close()
+
+
 def _poller(server: CarrierServer, topics: Topics, serde: AvroSerde, bootstrap: str,
             publisher: EventPublisher, clock: Clock) -> TrackingPoller:
     store = KafkaOffsetStore(bootstrap, topic=topics.offsets)
@@ -165,7 +177,7 @@ def _poller(server: CarrierServer, topics: Topics, serde: AvroSerde, bootstrap: 
     watched = [_named("procurement.asn.v1", topics.asn),
                _named("logistics.shipment-milestone.raw.v1", topics.discovered),
                _named("logistics.shipment-status.v1", topics.status)]
-    return TrackingPoller(
+    poller = TrackingPoller(
         apis=apis_from_settings(_settings(server)), publisher=publisher, store=store,
         dead_letters=Producer(KafkaClients(bootstrap).producer()),
         dead_letter_topic=topics.dead_letters,
@@ -175,6 +187,8 @@ def _poller(server: CarrierServer, topics: Topics, serde: AvroSerde, bootstrap: 
         gates={c: CarrierGate(min_gap_s=0) for c in ("ups", "fedex", "usps", "dhl")},
         milestone_topic=_named("logistics.shipment-milestone.raw.v1", topics.milestones),
         clock=clock)
+    OPEN.append(poller)
+    return poller
 
 
 def _announce(serde: AvroSerde, bootstrap: str, topics: Topics, carrier: str,

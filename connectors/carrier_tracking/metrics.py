@@ -14,8 +14,8 @@ class TrackingMetrics:
         self.registry = registry or CollectorRegistry()
         self.requests = Counter(
             "backbone_tracking_requests", "Tracking API requests by carrier and outcome "
-            "(events, no-news, not-found, malformed, rate-limited, server-error, network, "
-            "token-refused).", ["carrier", "outcome"], registry=self.registry)
+            "(events, no-news, not-found, carrier-error, malformed, rate-limited, server-error, "
+            "network, token-refused).", ["carrier", "outcome"], registry=self.registry)
         self.rate_limit_waits = Counter(
             "backbone_tracking_rate_limit_waits", "Times a carrier's 429 or daily quota held "
             "requests back.", ["carrier"], registry=self.registry)

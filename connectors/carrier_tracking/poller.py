@@ -11,7 +11,8 @@ A round:
    yet, wait for Kafka, then store the watch (and the discovery positions) in the offsets topic.
 
 Outcomes of one request: events (new ones published), no-news (a repeat: nothing published),
-not-found (the carrier's own "not found"/error answer: asked again at the pre-transit interval),
+not-found (the carrier's own "not found" answer; carrier-error for its other error answers: both
+asked again at the pre-transit interval),
 malformed (not the format expected, or no usable event: a dead letter carrying the body, naming
 carrier and tracking number), rate-limited (429: the carrier's gate closes for Retry-After and
 the shipment is asked again once it opens), server-error / network (the shipment backs off,
@@ -236,7 +237,8 @@ class TrackingPoller:
         except CarrierResponseError as error:
             log.info("%s", error)
             self._store(answered(watch, now, self.intervals, not_found=True))
-            return "not-found"
+            # 200 and 404 carry "not found (yet)"; other statuses an error of the request
+            return "not-found" if answer.status in (200, 404) else "carrier-error"
         if not parsed.events and parsed.rejections:
             problems = "; ".join(f"{r.position}: {r.problem}" for r in parsed.rejections[:3])
             self._dead_letter(watch, answer, f"{name}: no usable tracking event ({problems})")

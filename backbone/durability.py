@@ -54,11 +54,11 @@ def refuse_weakened_durability(config: Mapping[str, Any],
     for key in _ACKS_KEYS:
         if key in config and str(config[key]).strip().lower() not in _ALL_ACKS:
             raise WeakDurabilityError(
-                f"{where} sets {key}={config[key]!r}: backbone producers use acks=all so that "
+                f"{where} sets {key}={config[key]}: backbone producers use acks=all so that "
                 "an acknowledged event is on every in-sync replica; remove the setting")
     if "enable.idempotence" in config and not _is_true(config["enable.idempotence"]):
         raise WeakDurabilityError(
-            f"{where} sets enable.idempotence={config['enable.idempotence']!r}: backbone "
+            f"{where} sets enable.idempotence={config['enable.idempotence']}: backbone "
             "producers are idempotent so that a retry never duplicates or reorders an event; "
             "remove the setting")
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.topics import Topic, TopicAdmin, TopicConfig, TopicManager
 
+from backbone.clients import KafkaClients
 from backbone.durability import Durability, durability_for
 
 
@@ -49,11 +51,12 @@ class DurableTopicManager(TopicManager):
         return super().changelog_topic(stream_id, store_name, self.durable(config))
 
 
-def durable_topic_manager(broker_address: Any, consumer_group: str,
-                          admin_config: dict[str, Any] | None = None) -> DurableTopicManager:
-    """The ``topic_manager`` for ``quixstreams.Application`` (same broker address and
-    client settings as the application's own)."""
+def durable_topic_manager(kafka: KafkaClients | str,
+                          consumer_group: str) -> DurableTopicManager:
+    """The ``topic_manager`` for ``quixstreams.Application``: the same cluster and security
+    as the application's own clients."""
     return DurableTopicManager(
-        TopicAdmin(broker_address=broker_address, extra_config=admin_config or {}),
+        TopicAdmin(broker_address=ConnectionConfig.from_librdkafka_dict(
+            KafkaClients.of(kafka).common())),
         consumer_group,
     )

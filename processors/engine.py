@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,11 +46,14 @@ import orjson
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from quixstreams import Application, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import Serializer
 
+from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, Category, categorize
 from backbone.events import Event, OrderLineStatus
 from backbone.headers import CORRELATION_ID, child_traceparent
+from backbone.registry import RegistryAuthError
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import retry
@@ -368,6 +372,9 @@ class RecordStep:
     def _failure(self, envelope: Envelope, source: str | BackboneError, error: BaseException,
                  stage: str) -> Emit:
         """A dead letter, or a retry for a transient failure with attempts left."""
+        if isinstance(error, RegistryAuthError):
+            # our credentials, not the record: stop with the registry's answer, file nothing
+            raise error
         category = categorize(error)
         attempt = retry.attempt_of(envelope.headers) + 1
         now = self.clock_ms()
@@ -440,7 +447,7 @@ def _envelope_from_context(value: bytes | None, key: bytes | None, timestamp: in
 class EngineOptions:
     """How a processor process runs (from settings; tests override topics and groups)."""
 
-    bootstrap_servers: str
+    kafka: KafkaClients | str
     consumer_group: str
     state_dir: Path
     commit_interval_s: float = 1.0
@@ -449,10 +456,10 @@ class EngineOptions:
     loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
 
     @classmethod
-    def from_settings(cls, settings: Settings, spec: ProcessorSpec, bootstrap_servers: str,
+    def from_settings(cls, settings: Settings, spec: ProcessorSpec, kafka: KafkaClients | str,
                       **overrides: Any) -> EngineOptions:
         options = cls(
-            bootstrap_servers=bootstrap_servers,
+            kafka=kafka,
             consumer_group=f"{settings.processor_consumer_group_prefix}{spec.name}",
             state_dir=settings.processor_state_dir or settings.state_dir / "processors",
             commit_interval_s=settings.processor_commit_interval_s,
@@ -475,8 +482,14 @@ def build_application(
     spec = logic.spec
     topics = options.topics
     app = Application(
-        broker_address=options.bootstrap_servers,
+        # the cluster and its security from the one place every client takes them
+        broker_address=ConnectionConfig.from_librdkafka_dict(
+            KafkaClients.of(options.kafka).common()),
         consumer_group=options.consumer_group,
+        # Quix would pick a bare random transactional id; prefixed with the group, a secured
+        # cluster can grant each processor its own ids only (backbone/acls.py)
+        producer_extra_config={
+            "transactional.id": f"{options.consumer_group}-{uuid.uuid4().hex}"},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
@@ -496,7 +509,7 @@ def build_application(
         # (~5% of a backlog drain at 50 ms), for ~50 cheap empty polls a second when idle
         consumer_poll_timeout=0.02,
         # changelog and repartition topics replicated like the catalog's, not with RF 1
-        topic_manager=durable_topic_manager(options.bootstrap_servers, options.consumer_group),
+        topic_manager=durable_topic_manager(options.kafka, options.consumer_group),
     )
     consumer = app._consumer
     gate = RetryGate(pause=consumer.pause, resume=consumer.resume)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from backbone.clients import Endpoints, KafkaClients
 from backbone.durability import durability_for
 from backbone.settings import Settings
 from backbone.stack import processes
@@ -49,20 +50,6 @@ rootLogger.appenderRef.file.ref = FILE
 logger.started.name = kafka.server.KafkaRaftServer
 logger.started.level = INFO
 """
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where clients reach the stack."""
-
-    bootstrap_servers: str
-    registry_url: str
-
-    def env_lines(self) -> str:
-        return (
-            f"KAFKA_BOOTSTRAP_SERVERS={self.bootstrap_servers}\n"
-            f"SCHEMA_REGISTRY_URL={self.registry_url}\n"
-        )
 
 
 @dataclass(frozen=True)
@@ -295,7 +282,7 @@ class LocalStack:
         if not (data / "meta.properties").is_file():
             # Formatted once; later starts reuse the data (topics survive down/up). The nodes
             # of a cluster share one cluster id, kept beside them.
-            result = _run_java(
+            result = run_java(
                 [str(java.executable), "-Xmx256m", "-cp", f"{kafka_lib(self.lib_dir)}/*",
                  "kafka.tools.StorageTool", "format", "-t", self._cluster_id(brokers),
                  "-c", str(properties)]
@@ -306,11 +293,11 @@ class LocalStack:
 
     def _cluster_id(self, brokers: int) -> str:
         if brokers == 1:
-            return _cluster_id()
+            return cluster_id()
         recorded = self.run_dir / "cluster" / "cluster.id"
         if not recorded.is_file():
             recorded.parent.mkdir(parents=True, exist_ok=True)
-            recorded.write_text(_cluster_id())
+            recorded.write_text(cluster_id())
         return recorded.read_text().strip()
 
     def _spawn_kafka(self, java: processes.Java, home: Path) -> int:
@@ -467,14 +454,14 @@ auto.create.topics.enable=false
 """
 
 
-def _cluster_id() -> str:
+def cluster_id() -> str:
     while True:
         candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not candidate.startswith("-"):
             return candidate
 
 
-def _run_java(command: list[str]) -> str:
+def run_java(command: list[str]) -> str:
     result = subprocess.run(command, capture_output=True, text=True)
     return "" if result.returncode == 0 else (result.stdout + result.stderr)[-3000:]
 
@@ -492,7 +479,7 @@ def _node_answers(address: str, brokers: int = 1) -> bool:
     quiet = logging.getLogger("backbone.stack.probe")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    admin = AdminClient({"bootstrap.servers": address, "logger": quiet})
+    admin = AdminClient({**KafkaClients(address).admin(), "logger": quiet})
     try:
         return len(admin.list_topics(timeout=2).brokers) >= brokers
     except Exception:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from backbone.clients import DurabilityError, KafkaClients
 from backbone.durability import (
     Durability,
     WeakDurabilityError,
@@ -44,15 +45,22 @@ def test_safe_configurations_pass(config: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("config", "named"), [
-    ({"acks": "1"}, "acks='1'"), ({"acks": 0}, "acks=0"), ({"acks": "2"}, "acks='2'"),
+    ({"acks": "1"}, "acks=1"), ({"acks": 0}, "acks=0"), ({"acks": "2"}, "acks=2"),
     ({"request.required.acks": 1}, "request.required.acks=1"),
-    ({"topic.request.required.acks": "0"}, "topic.request.required.acks='0'"),
+    ({"topic.request.required.acks": "0"}, "topic.request.required.acks=0"),
     ({"enable.idempotence": False}, "enable.idempotence=False"),
-    ({"enable.idempotence": "false"}, "enable.idempotence='false'"),
-    (producer_config("127.0.0.1:9092", acks="1"), "acks='1'"),
+    ({"enable.idempotence": "false"}, "enable.idempotence=false"),
+    ({**producer_config("127.0.0.1:9092"), "acks": "1"}, "acks=1"),
 ])
 def test_weakened_configurations_are_refused_naming_the_key_and_the_source(
         config: dict[str, Any], named: str) -> None:
     with pytest.raises(WeakDurabilityError, match=r"client\.properties sets ") as refused:
         refuse_weakened_durability(config, where="client.properties")
     assert named in str(refused.value) and "remove the setting" in str(refused.value)
+
+
+@pytest.mark.parametrize("weak", [{"acks": "1"}, {"acks": "2"}, {"enable.idempotence": "false"},
+                                  {"topic.request.required.acks": "0"}])
+def test_the_client_seam_refuses_them_through_this_rule(weak: dict[str, str]) -> None:
+    with pytest.raises(DurabilityError, match="BACKBONE_KAFKA_CONFIG"):
+        KafkaClients("127.0.0.1:9092").producer(**weak)

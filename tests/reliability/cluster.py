@@ -7,6 +7,7 @@ Faults act on real processes: SIGKILL, SIGSTOP/SIGCONT, a restart on the same da
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -78,8 +79,13 @@ class Cluster:
         finally:
             os.kill(node.pid, signal.SIGCONT)
 
+    def registry_pid(self) -> int:
+        state = json.loads((self.stack.run_dir / "stack.json").read_text())
+        return int(state["registry_pid"])
+
     def heal(self) -> None:
         """Every node running and answering again (after a test, whatever it left)."""
+        os.kill(self.registry_pid(), signal.SIGCONT)
         for node in self.nodes():
             if is_running(node.pid, KAFKA_MARKER):
                 os.kill(node.pid, signal.SIGCONT)

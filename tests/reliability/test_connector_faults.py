@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def insert_rows(url: str, sent: list[Sent]) -> None:
             key = f"SKU-{n % KEYS:04d}@DC-ATL-01"
             payload = {"sku": key.split("@")[0], "location": "DC-ATL-01", "uom": "EA",
                        "as_of": "2026-03-02T06:00:00Z", "quantities": {"ON_HAND": str(n)}}
-            rows.append((f"00000000-0000-4000-8000-{n:012d}", key, json.dumps(payload)))
+            rows.append((str(uuid.uuid4()), key, json.dumps(payload)))  # fresh per run
         while True:
             try:
                 with psycopg.connect(url, connect_timeout=2) as connection:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def rows(url: str, count: int, first: int) -> list[Sent]:
     with psycopg.connect(url) as connection:
         for n in range(first, first + count):
             key = f"SKU-R{n % 100:03d}@DC-ATL-01"
-            row_id = f"00000000-0000-4000-9000-{n:012d}"
+            row_id = str(uuid.uuid4())  # fresh per run: the topic is shared by the session
             connection.execute(
                 "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES "
                 "(%s, 'Stock', %s, 'StockSnapshot', %s)",

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import ConfigResource
 
 from tests.reliability.checker import Report, check
 from tests.reliability.cluster import Cluster
@@ -115,3 +116,21 @@ def test_scale_out_then_in_under_load(healthy: Cluster, tmp_path: Path, name: st
     assert_exactly_once(check("scale out to 2, then in to 1", f"{name}, N={N}", clean, ids))
 
 
+
+
+def test_internal_topics_are_replicated_like_the_catalog(healthy: Cluster,
+                                                         tmp_path: Path) -> None:
+    """Quix's changelog and repartition topics: RF 3, min ISR 2, no unclean election (not RF 1
+    as Quix would make them)."""
+    clean_outputs(healthy, "order-fulfillment", tmp_path)  # has both kinds
+    admin = healthy.admin()
+    topics = admin.list_topics(timeout=10).topics
+    internal = [t for t in topics if t.startswith(("changelog__", "repartition__"))]
+    assert any(t.startswith("repartition__") for t in internal), internal
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in internal]
+    for resource, future in admin.describe_configs(resources).items():
+        config = future.result(timeout=10)
+        replicas = {len(p.replicas) for p in topics[resource.name].partitions.values()}
+        assert (replicas, config["min.insync.replicas"].value,
+                config["unclean.leader.election.enable"].value) == ({3}, "2", "false"), \
+            resource.name

@@ -34,9 +34,11 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, PublishError
 from backbone.events import Event
 from backbone.headers import child_traceparent, new_traceparent
+from backbone.registry import RegistryAuthError
 from connectors.edi_x12.envelope import read_file
 from connectors.edi_x12.errors import EdiError
 from connectors.edi_x12.functional_ack import (
@@ -86,10 +88,10 @@ class _Interchange:
 class DeadLetters:
     """Rejected transaction sets to the connector's dead-letter topic, raw text as value."""
 
-    def __init__(self, bootstrap_servers: str, topic: str = DLQ_TOPIC,
+    def __init__(self, kafka: KafkaClients | str, topic: str = DLQ_TOPIC,
                  producer: Producer | None = None) -> None:
         self.topic = topic
-        self._producer = producer or Producer(producer_config(bootstrap_servers))
+        self._producer = producer or Producer(producer_config(kafka))
 
     def send(self, transaction_set: TransactionSet, interchange: Interchange,
              error: EdiError) -> Future[None]:
@@ -192,6 +194,8 @@ class EdiInbox:
     def _settle(self, path: Path) -> FileOutcome:
         try:
             return self._ingest(path)
+        except RegistryAuthError:
+            raise  # our credentials, not this file: stop, leave the file in the inbox
         except (PublishError, BackboneError) as failure:
             return self._quarantine(path, [f"{path.name}: events not delivered: {failure} — "
                                            "move the file back to the inbox once Kafka is "

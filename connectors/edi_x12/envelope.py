@@ -182,19 +182,21 @@ def _set_problem(
             "the set's trailer belongs to another set or was mistyped",
         )
     declared = fields[1].strip() if len(fields) > 1 else ""
-    counted = len(segments)
-    if not is_digits(declared):
-        return (
-            trailer,
-            f"SE01 should be the number of segments, found {declared[:20]!r}",
-            "the partner's transaction set trailer is malformed",
-        )
-    if not same_number(declared, str(counted)):
-        return (
-            trailer,
-            f"SE01 says {_count(declared)} segments, counted {counted}",
-            "the partner's transaction set is truncated or miscounted",
-        )
+    counted = str(len(segments))
+    # Equal text is the usual case (and equal in number): one comparison per set.
+    if declared != counted:
+        if not is_digits(declared):
+            return (
+                trailer,
+                f"SE01 should be the number of segments, found {declared[:20]!r}",
+                "the partner's transaction set trailer is malformed",
+            )
+        if not same_number(declared, counted):
+            return (
+                trailer,
+                f"SE01 says {_count(declared)} segments, counted {counted}",
+                "the partner's transaction set is truncated or miscounted",
+            )
     if segment_ids is not None and segment_ids.issuperset(map(_tag, segments)):
         return None
     # Distinct tags first: a set has few, and this runs once per set of any size.

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     registry_management_port: int = Field(
         default=9001, description="Local registry's health/management port."
     )
+    secure_port_base: int = Field(
+        default=9190,
+        description="`stack up --secure`: first of its seven ports (SASL_SSL, mTLS, controller, "
+        "registry HTTPS, registry management, Keycloak, Keycloak management); 0: free ports.",
+    )
     java_home: Path | None = Field(
         default=None, description="JDK to run the stack with (Apicurio 3.3 needs Java 21+)."
     )
@@ -303,6 +308,49 @@ class Settings(BaseSettings):
     tracking_request_timeout_s: float = Field(
         default=15.0, description="Timeout of one tracking or token request.")
     # --- end carrier tracking intake ---
+
+    # --- Analysts' tables (sinks/iceberg, backbone sink iceberg, backbone query) ---
+    iceberg_catalog: str | None = Field(
+        default=None,
+        description="Iceberg catalog: sqlite:///file.db or postgresql://... (SQL catalog), "
+        "http(s)://... (REST catalog). Unset: SQLite in <state_dir>/iceberg/catalog.db.",
+    )
+    iceberg_warehouse: str | None = Field(
+        default=None,
+        description="Where data files go: a folder, or s3://bucket/prefix (credentials from "
+        "the AWS environment or the catalog properties). Unset: <state_dir>/iceberg/warehouse.",
+    )
+    iceberg_catalog_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description='More pyiceberg catalog properties, JSON: {"s3.endpoint": '
+        '"http://minio:9000", "s3.region": "eu-west-1"}.',
+    )
+    iceberg_catalog_token: SecretStr | None = Field(
+        default=None, description="Bearer token for a REST catalog."
+    )
+    iceberg_catalog_credential: SecretStr | None = Field(
+        default=None, description="OAuth2 client credentials <id>:<secret> for a REST catalog."
+    )
+    iceberg_namespace: str = Field(default="backbone", description="Namespace of the tables.")
+    iceberg_commit_interval_s: float = Field(
+        default=10.0,
+        description="Seconds between sink commits (one Iceberg snapshot per table with rows); "
+        "fewer, larger files when higher.",
+    )
+    iceberg_max_batch_rows: int = Field(
+        default=100_000, description="Rows buffered before the sink commits early (memory bound)."
+    )
+    iceberg_topic_prefix: str | None = Field(
+        default=None,
+        description="Sink <prefix>.<catalog name> topics instead of the catalog's own (tests, "
+        "staging); the dead-letter topic is prefixed too.",
+    )
+    iceberg_pause_before_commit: Path | None = Field(
+        default=None,
+        description="Test hook: after writing a commit's files, create this file and wait "
+        "(a crash test SIGKILLs the sink there). Never set in production.",
+    )
+    # --- end analysts' tables ---
 
     @property
     def resolved_lib_dir(self) -> Path:

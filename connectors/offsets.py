@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from backbone.clients import KafkaClients
+from backbone.clients import KafkaClients, quiet_logger
 from backbone.errors import PublishError
 from backbone.kafka import consumer_config
 from backbone.topics import topic as catalog_topic
@@ -47,7 +47,9 @@ class KafkaOffsetStore:
         # A throwaway group: offsets are read with assign(), the group only satisfies the client.
         consumer = Consumer(consumer_config(
             self.kafka, f"backbone-offsets-reader-{uuid.uuid4().hex[:8]}",
-            **{"enable.partition.eof": False},
+            # librdkafka's own lines would report the group coordinator connection this
+            # unused group opens and close() cuts (on a secured cluster: "SASL ... failed")
+            **{"enable.partition.eof": False, "logger": quiet_logger()},
         ))
         try:
             metadata = consumer.list_topics(self.topic, timeout=self.timeout_s)

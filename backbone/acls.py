@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, Topic
+from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, SINKS, Topic
 
 ADMIN = "admin"
 OPERATOR = "operator"
@@ -43,6 +43,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in CONNECTORS},
     **{name: (name,) for name in PROCESSORS},
     **{name.replace("-", "_"): (name,) for name in PROCESSORS},
+    **{name: (name,) for name in SINKS},
     "connectors": CONNECTORS,
     "backbone dlq": (OPERATOR,),
     "backbone dlq replay": (OPERATOR,),
@@ -52,7 +53,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
 
 def principals() -> tuple[str, ...]:
     """Every principal of backbone, admin included: one SCRAM user and certificate each."""
-    return (ADMIN, OPERATOR, *CONNECTORS, *PROCESSORS)
+    return (ADMIN, OPERATOR, *CONNECTORS, *PROCESSORS, *SINKS)
 
 
 @dataclass(frozen=True, order=True)

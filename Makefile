@@ -42,8 +42,9 @@ test: install ## the whole suite against a real broker and registry
 	$(BIN)/python -m pytest
 
 .PHONY: demo
-demo: install ## start the local stack, run the bundled samples end to end, print a summary
-	$(BIN)/python -m demo
+demo: install ## start the local stack, run the bundled samples end to end (SECURE=1: secured stack)
+	$(if $(SECURE),$(BACKBONE) stack install --secure)
+	$(BIN)/python -m demo $(if $(SECURE),--secure)
 
 .PHONY: bench
 bench: install ## run every benchmark and write bench/results.json

@@ -86,7 +86,7 @@ def _shipment(name: str, record: str, description: str, producers: tuple[str, ..
 
 
 PROCESSORS = ("shipment-status", "order-fulfillment", "stock-reconciliation")
-CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks")
+CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks", "carrier-tracking")
 SINKS = ("iceberg-sink",)
 
 

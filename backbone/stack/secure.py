@@ -32,12 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 from confluent_kafka.admin import AdminClient
 
 from backbone import acls
-from backbone.clients import KafkaClients
+from backbone.clients import Endpoints, KafkaClients, RegistryAuth
 from backbone.settings import Settings
 from backbone.stack import keycloak, pki, processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -148,10 +149,33 @@ class SecureEndpoints:
         bootstrap = self.mtls_bootstrap_servers if mtls else self.bootstrap_servers
         return KafkaClients(bootstrap, self.kafka_security(principal, mtls=mtls))
 
+    def env(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> dict[str, str]:
+        """The variables that make every backbone command (and kcat, through the same keys)
+        act as ``principal``, with the registry credentials' value (for child processes)."""
+        variables = self._variables(principal, mtls=mtls)
+        variables["SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"] = \
+            self.registry_user_info_file(principal).read_text()
+        return variables
+
     def env_lines(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> str:
-        """``export`` lines that make every backbone command (and kcat, through the same
-        variables) act as ``principal``; secrets stay in their files."""
-        lines = {
+        """:meth:`env` as ``export`` lines; secrets stay in their files."""
+        text = "".join(f"export {name}={value}\n"
+                       for name, value in self._variables(principal, mtls=mtls).items())
+        # The shell reads the registry credentials from their file when it evaluates the line:
+        # the secret itself is never printed.
+        return text + (f'export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="$(cat '
+                       f'{self.registry_user_info_file(principal)})"\n')
+
+    def client_endpoints(self, principal: str = acls.ADMIN) -> Endpoints:
+        """What ``backbone.cli.context.endpoints`` would build from :meth:`env`."""
+        ca = str(self.pki.ca_certificate)
+        return Endpoints(self.bootstrap_servers, self.registry_url,
+                         MappingProxyType(self.kafka_security(principal)),
+                         RegistryAuth(basic_user_info=self.env(principal)[
+                             "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"], ca_location=ca))
+
+    def _variables(self, principal: str, *, mtls: bool) -> dict[str, str]:
+        variables = {
             "KAFKA_BOOTSTRAP_SERVERS": self.mtls_bootstrap_servers if mtls
             else self.bootstrap_servers,
             "SCHEMA_REGISTRY_URL": self.registry_url,
@@ -159,23 +183,19 @@ class SecureEndpoints:
             "BACKBONE_REGISTRY_CA_LOCATION": str(self.pki.ca_certificate),
         }
         if mtls:
-            lines.update({
+            variables.update({
                 "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SSL",
                 "BACKBONE_KAFKA_SSL_CERTIFICATE_LOCATION": str(self.pki.certificate(principal)),
                 "BACKBONE_KAFKA_SSL_KEY_LOCATION": str(self.pki.key(principal)),
             })
         else:
-            lines.update({
+            variables.update({
                 "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
                 "BACKBONE_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
                 "BACKBONE_KAFKA_SASL_USERNAME": principal,
                 "BACKBONE_KAFKA_SASL_PASSWORD_FILE": str(self.password_file(principal)),
             })
-        text = "".join(f"export {name}={value}\n" for name, value in lines.items())
-        # The shell reads the registry credentials from their file when it evaluates the line:
-        # the secret itself is never printed.
-        return text + (f'export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="$(cat '
-                       f'{self.registry_user_info_file(principal)})"\n')
+        return variables
 
 
 class SecureStack:
@@ -207,12 +227,7 @@ class SecureStack:
             max(REGISTRY_MIN_JAVA, KEYCLOAK_MIN_JAVA), "Apicurio Registry 3.3 and Keycloak 26",
             self.settings.java_home)
         keycloak.build(self.lib_dir, modern_java.executable.resolve().parent.parent)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.chmod(0o700)
-        principals = acls.principals()
-        certificates = pki.ensure(self.run_dir / "pki", principals)
-        pki.ensure_server(certificates, REGISTRY_CERT)
-        secret_of = self._ensure_secrets(principals)
+        certificates, secret_of = self.prepare()
         endpoints = SecureEndpoints(ports, self.run_dir)
         bootstrap_password = secret_of[KEYCLOAK_ADMIN_SECRET]
         keycloak_pid = processes.spawn(
@@ -228,11 +243,8 @@ class SecureStack:
         self._write_state(state)
         try:
             self._wait(state, ("keycloak",))
-            keycloak.import_realm(
-                ports.keycloak, bootstrap_password,
-                keycloak.write_realm(self.run_dir / "realm.json",
-                                     {p: secret_of[p] for p in principals}, _registry_roles()),
-            )
+            keycloak.import_realm(ports.keycloak, bootstrap_password,
+                                  self.run_dir / "realm.json")
             state = _State(ports, kafka_pid,
                            self._start_registry(modern_java, ports, certificates), keycloak_pid)
             self._write_state(state)
@@ -242,6 +254,45 @@ class SecureStack:
             self.down()
             raise
         return endpoints
+
+    def prepare(self) -> tuple[pki.Pki, dict[str, str]]:
+        """Certificates, secrets and the Keycloak realm on disk (kept while valid); what ``up``
+        starts from, and what deploy/compose.yaml's secure profile mounts."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o700)
+        principals = acls.principals()
+        certificates = pki.ensure(self.run_dir / "pki", principals)
+        pki.ensure_server(certificates, REGISTRY_CERT)
+        secret_of = self._ensure_secrets(principals)
+        keycloak.write_realm(self.run_dir / "realm.json", {p: secret_of[p] for p in principals},
+                             _registry_roles())
+        self._write_compose_files()
+        return certificates, secret_of
+
+    def _write_compose_files(self) -> None:
+        """The broker configuration and SCRAM-user script of the Docker variant (paths as
+        deploy/compose.yaml mounts them; no secret in them)."""
+        folder = self.run_dir / "compose"
+        folder.mkdir(exist_ok=True)
+        ports = SecurePorts(*(self.settings.secure_port_base + offset
+                              for offset in range(len(_PORT_NAMES))))
+        (folder / "server.properties").write_text(server_properties(
+            ports, Path("/var/lib/kafka/data"), pki.Pki(Path("/pki")), bind="0.0.0.0"))
+        (folder / "admin-mtls.properties").write_text(
+            "# kafka-configs.sh as User:admin over the mTLS listener\n"
+            "security.protocol=SSL\nssl.keystore.type=PEM\n"
+            "ssl.keystore.location=/pki/admin.keystore.pem\n"
+            "ssl.truststore.type=PEM\nssl.truststore.location=/pki/ca.pem\n")
+        users = " ".join(acls.principals())
+        (folder / "scram-users.sh").write_text(
+            "#!/bin/sh\n# The SCRAM users of deploy/compose.yaml's secure profile, from the "
+            "mounted secrets.\nset -e\n"
+            f"for user in {users}; do\n"
+            "  /opt/kafka/bin/kafka-configs.sh --bootstrap-server "
+            f"127.0.0.1:{ports.mtls} --command-config /compose/admin-mtls.properties "
+            "--alter --entity-type users --entity-name \"$user\" --add-config "
+            f"\"{SCRAM_MECHANISM}=[password=$(cat /secrets/$user.password)]\"\n"
+            "done\n")
 
     def down(self) -> list[str]:
         """Stop the three processes; the names of those that had to be killed."""
@@ -429,7 +480,8 @@ class SecureStack:
             return None
 
 
-def server_properties(ports: SecurePorts, data: Path, certificates: pki.Pki) -> str:
+def server_properties(ports: SecurePorts, data: Path, certificates: pki.Pki,
+                      bind: str = "127.0.0.1") -> str:
     """The broker's configuration: two client listeners, mTLS inside, default deny."""
     return f"""\
 # Written by `backbone stack up --secure`: one KRaft node, secured, loopback only.
@@ -437,8 +489,8 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{ports.controller}
 controller.listener.names=CONTROLLER
-listeners=SASL_SSL://127.0.0.1:{ports.kafka},SSL://127.0.0.1:{ports.mtls},\
-CONTROLLER://127.0.0.1:{ports.controller}
+listeners=SASL_SSL://{bind}:{ports.kafka},SSL://{bind}:{ports.mtls},\
+CONTROLLER://{bind}:{ports.controller}
 advertised.listeners=SASL_SSL://127.0.0.1:{ports.kafka},SSL://127.0.0.1:{ports.mtls}
 listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL
 # The broker reaches itself and its controller over mTLS, as User:broker (a super user).

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -52,11 +53,7 @@ class SecureSession:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("BACKBONE_KAFKA_", "BACKBONE_REGISTRY_", "SCHEMA_REGISTRY_",
                                       "KAFKA_BOOTSTRAP"))}
-        for line in self.endpoints.env_lines(principal, mtls=mtls).splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            if value.startswith('"$(cat '):
-                value = Path(value.removeprefix('"$(cat ').removesuffix(')"')).read_text()
-            env[name] = value
+        env.update(self.endpoints.env(principal, mtls=mtls))
         env["BACKBONE_LOG_FORMAT"] = "text"
         env.update(extra)
         return env
@@ -84,12 +81,26 @@ def secure() -> Iterator[SecureSession]:
     try:
         with _secure_stack() as endpoints:
             # the catalog's topics, as `backbone topics apply` creates them (as the admin)
-            apply_topics(AdminClient(endpoints.kafka(acls.ADMIN).admin()), CATALOG)
+            admin = AdminClient(endpoints.kafka(acls.ADMIN).admin())
+            apply_topics(admin, CATALOG)
+            _wait_for_leaders(admin)
             yield SecureSession(endpoints)
     except StackError as error:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the secured stack did not start: {error}")
         pytest.skip(f"the secured stack did not start: {error}")
+
+
+def _wait_for_leaders(admin: AdminClient, timeout_s: float = 30.0) -> None:
+    """Until every catalog topic just created has a leader for each partition."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=10).topics
+        if all(name in topics and all(p.leader >= 0 for p in topics[name].partitions.values())
+               for name in (t.name for t in CATALOG)):
+            return
+        time.sleep(0.5)
+    raise StackError(f"catalog topics without a leader after {timeout_s:.0f}s")
 
 
 def _lib_dir() -> Path:

@@ -21,6 +21,7 @@ def carrier_webhooks(
     port: int = typer.Option(8088, "--port", help="TCP port to listen on."),
     archive_topic: str | None = typer.Option(None, "--archive-topic", hidden=True),
     milestone_topic: str | None = typer.Option(None, "--milestone-topic", hidden=True),
+    dead_letter_topic: str | None = typer.Option(None, "--dead-letter-topic", hidden=True),
 ) -> None:
     """POST /webhooks/<source> (easypost, fedex, ups, usps), Standard Webhooks signatures with
     BACKBONE_WEBHOOK_SECRET; GET /healthz, GET /metrics. Answers 2xx only once Kafka has the
@@ -34,6 +35,9 @@ def carrier_webhooks(
         topics = replace(topics, archive=replace(topics.archive, name=archive_topic))
     if milestone_topic:
         topics = replace(topics, milestones=replace(topics.milestones, name=milestone_topic))
+    if dead_letter_topic:
+        topics = replace(topics, dead_letters=replace(topics.dead_letters,
+                                                      name=dead_letter_topic))
     if settings.webhook_secret is None:
         fail("BACKBONE_WEBHOOK_SECRET is not set; set it to the whsec_ secret the sender "
              "(carrier or aggregator) shows for this endpoint")

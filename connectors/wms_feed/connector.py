@@ -47,6 +47,7 @@ class _OpenFile:
     next_index: int  # first row not handed out yet
     delivered_index: int  # first row not delivered yet
     partition: dict[str, str] = field(default_factory=dict)
+    columns: str = ""  # a CSV file's header line: a dead letter's row is read under it again
 
 
 class WmsFeedTask:
@@ -105,7 +106,11 @@ class WmsFeedTask:
             last_row = int(stored["row"]) if stored else 0
             # Resume strictly after the last delivered row (connectors/api.py).
             start = next((i for i, row in enumerate(rows) if row.row > last_row), len(rows))
-            self._file = _OpenFile(path, digest, rows, start, start, partition)
+            columns = ""
+            if path.suffix == ".csv":
+                columns = content.decode("utf-8-sig", errors="replace").partition("\n")[0]
+            self._file = _OpenFile(path, digest, rows, start, start, partition,
+                                   columns.rstrip("\r"))
             return self._file
         return None
 
@@ -132,5 +137,6 @@ class WmsFeedTask:
         letter = DeadLetter(reason=reason, category=category, key=source_ref,
                             value=row.raw.encode(),
                             where={"file": current.path.name, "row": str(row.row),
-                                   "sha256": current.digest})
+                                   "sha256": current.digest,
+                                   **({"columns": current.columns} if current.columns else {})})
         return SourceRecord(current.partition, offset, dead_letter=letter)

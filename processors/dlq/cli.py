@@ -29,14 +29,15 @@ from rich.table import Column, Table
 
 from backbone.cli.context import endpoints
 from backbone.cli.exits import PARTIAL, fail
+from backbone.dead_letters import format_time, now_ms
 from backbone.headers import as_dict
 from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from backbone.settings import Settings, load_settings
 from backbone.topics import CATALOG
-from processors import dead_letters as dl
 from processors.api import ProcessorSpec, ProcessorTopics, owner_of, processor
 from processors.dlq import audit
+from processors.dlq.dialects import DeadLetterMessage, read_dead_letter
 from processors.dlq.reading import MissingTopicError, existing_topics, read_topics, reader
 from processors.dlq.replay import (
     Decision,
@@ -59,6 +60,9 @@ from processors.dlq.selection import (
 app = typer.Typer(help="Inspect, replay and purge dead letters.", no_args_is_help=True)
 
 PROCESSOR = typer.Option(None, "--processor", "-p", help="Owning processor, e.g. shipment-status.")
+OWNER = typer.Option(None, "--owner", help="Owner: a processor, connector or the webhook service.")
+STAGE = typer.Option(None, "--stage", help="connector, processor, webhook or sink.")
+ERROR = typer.Option(None, "--error-contains", "-e", help="Text in the error message or class.")
 TOPIC = typer.Option(None, "--topic", "-t", help="Dead-letter topic (repeatable).")
 CATEGORY = typer.Option(None, "--category", "-c", help="Error category (repeatable or a,b).")
 SINCE = typer.Option(None, "--since", help="Failed at/after: ISO-8601 or 30m, 2h, 7d.")
@@ -79,20 +83,27 @@ class Loaded:
     selection: Selection
     topics: list[str]
     partitions: dict[str, int]
-    letters: list[dl.DeadLetter]
+    letters: list[DeadLetterMessage]
     ledger: audit.Ledger
     audit_exists: bool
     names: ProcessorTopics
 
 
 def _selection(processor_name: str | None, category: list[str] | None, since: str | None,
-               until: str | None, key: str | None, offsets: str | None) -> Selection:
-    now = dl.now_ms()
+               until: str | None, key: str | None, offsets: str | None,
+               owner: str | None = None, stage: str | None = None,
+               error_contains: str | None = None) -> Selection:
+    now = now_ms()
     try:
         if processor_name:
             processor(processor_name)
+        if owner and processor_name and owner != processor_name:
+            raise SelectionError(f"--owner {owner} and --processor {processor_name} disagree; "
+                                 "give one of them")
         return Selection(
-            processor=processor_name,
+            owner=processor_name or owner,
+            stage=stage or None,
+            error_contains=error_contains or None,
             categories=parse_categories(category or []),
             since_ms=parse_time("--since", since, now) if since else None,
             until_ms=parse_time("--until", until, now) if until else None,
@@ -113,8 +124,11 @@ def _names(processor_name: str | None, prefix: str | None) -> ProcessorTopics:
 
 def _load(processor_name: str | None, topic: list[str] | None, category: list[str] | None,
           since: str | None, until: str | None, key: str | None, offsets: str | None,
-          prefix: str | None, audit_topic: str, include_purged: bool = False) -> Loaded:
-    selection = _selection(processor_name, category, since, until, key, offsets)
+          prefix: str | None, audit_topic: str, include_purged: bool = False,
+          owner: str | None = None, stage: str | None = None,
+          error_contains: str | None = None) -> Loaded:
+    selection = _selection(processor_name, category, since, until, key, offsets, owner, stage,
+                           error_contains)
     names = _names(processor_name, prefix)
     settings = load_settings()
     bootstrap = endpoints(settings).bootstrap_servers
@@ -134,7 +148,7 @@ def _load(processor_name: str | None, topic: list[str] | None, category: list[st
         ledger = audit.Ledger.from_values(
             m.value() for m in read_topics(consumer, [audit_topic])
         ) if audit_exists else audit.Ledger()
-        letters = [dl.read_dead_letter(m) for m in read_topics(consumer, topics)]
+        letters = [read_dead_letter(m) for m in read_topics(consumer, topics)]
     except MissingTopicError as error:
         fail(str(error))
     finally:
@@ -165,26 +179,35 @@ def _bytes_json(data: bytes | None) -> Any:
         return {"base64": base64.b64encode(data).decode()}
 
 
-def _letter_json(letter: dl.DeadLetter, ledger: audit.Ledger) -> dict[str, Any]:
+def _time(ms: int | None) -> str | None:
+    return None if ms is None else format_time(ms)
+
+
+def _letter_json(letter: DeadLetterMessage, ledger: audit.Ledger) -> dict[str, Any]:
+    record = letter.record
     return {
         "coordinates": letter.coordinates,
         "topic": letter.topic, "partition": letter.partition, "offset": letter.offset,
-        "timestamp": iso(letter.timestamp_ms) if letter.timestamp_ms is not None else None,
+        "timestamp": _time(letter.timestamp_ms),
         "key": _bytes_json(letter.key),
         "value_bytes": None if letter.value is None else len(letter.value),
         "dialect": letter.dialect,
-        "original": {"topic": letter.original_topic, "partition": letter.original_partition,
-                     "offset": letter.original_offset,
-                     "timestamp": None if letter.original_timestamp_ms is None
-                     else iso(letter.original_timestamp_ms)},
-        "processor": letter.processor, "stage": letter.stage, "category": letter.category,
-        "exception_class": letter.exception_class,
-        "exception_message": letter.exception_message,
-        "attempt": letter.attempt,
-        "first_failure": None if letter.first_failure_ms is None else iso(letter.first_failure_ms),
-        "last_failure": None if letter.last_failure_ms is None else iso(letter.last_failure_ms),
-        "business_key": letter.business_key, "correlation_id": letter.correlation_id,
-        "replay_id": letter.replay_id, "replay_count": letter.replay_count,
+        "stage": record.stage, "owner": record.owner, "step": record.step,
+        "category": record.category,
+        "failed_at": _time(letter.failed_at_ms),
+        "location": record.location or None,
+        "original": {"topic": record.original_topic, "partition": record.original_partition,
+                     "offset": record.original_offset,
+                     "timestamp": _time(record.original_timestamp_ms)},
+        "source": dict(record.source) or None,
+        "exception_class": record.exception_class,
+        "exception_message": record.message,
+        "attempt": record.attempt,
+        "first_failure": _time(record.first_failure_ms),
+        "last_failure": _time(record.last_failure_ms),
+        "business_key": record.business_key, "correlation_id": record.correlation_id,
+        "traceparent": record.traceparent,
+        "replay_id": record.replay_id, "replay_count": record.replay_count,
         "replayed_here": ledger.replayed[(letter.topic, letter.partition, letter.offset)],
         "problems": letter.problems,
     }
@@ -202,10 +225,11 @@ def list_letters(
     key: str | None = KEY, offsets: str | None = OFFSETS, prefix: str | None = PREFIX,
     audit_topic: str = AUDIT, json_output: bool = JSON,
     include_purged: bool = typer.Option(False, "--include-purged", help="Show purged too."),
+    owner: str | None = OWNER, stage: str | None = STAGE, error_contains: str | None = ERROR,
 ) -> None:
     """The selected dead letters, oldest first per partition."""
     loaded = _load(processor_name, topic, category, since, until, key, offsets, prefix,
-                   audit_topic, include_purged)
+                   audit_topic, include_purged, owner, stage, error_contains)
     if not loaded.letters:
         _say_nothing_matched(loaded)
         return
@@ -213,22 +237,22 @@ def list_letters(
         for letter in loaded.letters:
             print(json.dumps(_letter_json(letter, loaded.ledger)))
         return
-    table = Table("failed at", "processor", "category", "key", "original", "replays", "error")
+    table = Table("failed at", "stage", "owner", "category", "key", "original", "replays",
+                  "error")
     table.columns.insert(0, Column("where", no_wrap=True))
     for letter in loaded.letters:
+        record = letter.record
         failed = letter.failed_at_ms
-        original = (f"{letter.original_topic}:{letter.original_partition}:"
-                    f"{letter.original_offset}" if letter.original_topic else "?")
-        replays = letter.replay_count + loaded.ledger.replayed[
+        replays = record.replay_count + loaded.ledger.replayed[
             (letter.topic, letter.partition, letter.offset)]
-        error = letter.exception_message or ""
+        error = record.message
         if letter.problems:
             error = f"[unreadable: {'; '.join(letter.problems)}] {error}"
         table.add_row(
             escape(letter.coordinates), iso(failed)[:19] if failed else "?",
-            escape(letter.processor or "?"), escape(letter.category or "?"),
+            escape(record.stage), escape(record.owner), escape(record.category),
             escape(_short((letter.key or b"").decode("utf-8", "replace"), 30)),
-            escape(_short(original, 50)), str(replays), escape(_short(error, 70)),
+            escape(_short(record.location or "?", 50)), str(replays), escape(_short(error, 60)),
         )
     Console(width=200).print(table)
     print(f"{len(loaded.letters)} dead letter(s)", file=sys.stderr)
@@ -247,12 +271,13 @@ def _parse_where(where: str, topics: Sequence[str]) -> tuple[str | None, int, in
              f"<partition>:<offset> or <offset> (partition 0) of {', '.join(topics)}")
 
 
-def _decoded_value(letter: dl.DeadLetter, names: ProcessorTopics, registry_url: str) -> Any:
+def _decoded_value(letter: DeadLetterMessage, names: ProcessorTopics, registry_url: str) -> Any:
     if letter.value is None:
         return None
-    if letter.original_topic:
+    original_topic = letter.record.original_topic
+    if original_topic:
         try:
-            entry = names.topic(names.catalog_name(letter.original_topic))
+            entry = names.topic(names.catalog_name(original_topic))
             if entry.record:
                 with SchemaRegistry(registry_url) as registry:
                     return AvroSerde(registry).deserialize(entry, letter.value).to_json_dict()
@@ -292,7 +317,7 @@ def show(
              "by retention); `backbone dlq list --topic {wanted}` shows what is there")
     letter = loaded.letters[0]
     document = _letter_json(letter, loaded.ledger)
-    document["stacktrace"] = letter.stacktrace
+    document["stacktrace"] = letter.record.stacktrace
     document["headers"] = as_dict(letter.headers)
     document["purged"] = (letter.topic, letter.partition, letter.offset) in loaded.ledger.purged
     document["value"] = _decoded_value(letter, names,
@@ -315,10 +340,11 @@ def stats_command(
     category: list[str] | None = CATEGORY, since: str | None = SINCE, until: str | None = UNTIL,
     key: str | None = KEY, offsets: str | None = OFFSETS, prefix: str | None = PREFIX,
     audit_topic: str = AUDIT, json_output: bool = JSON,
+    owner: str | None = OWNER, stage: str | None = STAGE, error_contains: str | None = ERROR,
 ) -> None:
-    """Counts by category, processor and hour of failure."""
+    """Counts by category, stage, owner, hour of failure and topic."""
     loaded = _load(processor_name, topic, category, since, until, key, offsets, prefix,
-                   audit_topic)
+                   audit_topic, False, owner, stage, error_contains)
     if not loaded.letters:
         _say_nothing_matched(loaded)
     result = stats(loaded.letters)
@@ -326,7 +352,8 @@ def stats_command(
         print(json.dumps(result.to_json_dict()))
         return
     console = Console(width=120)
-    for title, counter in (("category", result.by_category), ("processor", result.by_processor),
+    for title, counter in (("category", result.by_category), ("stage", result.by_stage),
+                           ("owner", result.by_owner),
                            ("hour (UTC)", result.by_hour), ("topic", result.by_topic)):
         table = Table(title, "dead letters")
         for name, count in sorted(counter.items()):
@@ -336,11 +363,11 @@ def stats_command(
 
 
 def _owning_processor(processor_name: str | None, loaded_topics: Sequence[str],
-                      letters: Sequence[dl.DeadLetter]) -> ProcessorSpec:
+                      letters: Sequence[DeadLetterMessage]) -> ProcessorSpec:
     if processor_name:
         return processor(processor_name)
     owners = {spec.name for spec in (owner_of(t) for t in loaded_topics) if spec}
-    owners |= {letter.processor for letter in letters if letter.processor}
+    owners |= {letter.record.owner for letter in letters if letter.record.owner != "?"}
     if len(owners) == 1:
         try:
             return processor(owners.pop())
@@ -423,7 +450,7 @@ def replay_command(
             _confirm(f"replay {todo} dead letter(s) to {target}?", yes, f"replay {todo} records")
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                              "linger.ms": 5})
-        started = dl.now_ms()
+        started = now_ms()
         with _progress(len(plan)) as advance:
             outcome = replay(
                 loaded.letters, ledger=loaded.ledger, producer=producer, checkpoint=checkpoint,
@@ -472,7 +499,7 @@ def _dry_run(loaded: Loaded, spec: ProcessorSpec, json_output: bool) -> None:
         for p in predictions:
             table.add_row(escape(p.letter.coordinates),
                           escape(_short((p.letter.key or b"").decode("utf-8", "replace"), 30)),
-                          escape(p.letter.category or "?"), escape(p.verdict))
+                          escape(p.letter.record.category), escape(p.verdict))
         Console(width=200).print(table)
     good = sum(p.succeeds for p in predictions)
     print(f"dry run: {good} would succeed, {len(predictions) - good} still fail; nothing was "

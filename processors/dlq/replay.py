@@ -33,12 +33,14 @@ from enum import StrEnum
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from backbone import dead_letters as dl
 from backbone.errors import BackboneError, categorize
 from backbone.headers import TRACEPARENT, child_traceparent
 from backbone.serde import AvroSerde
-from processors import dead_letters as dl
 from processors.api import ProcessorSpec, ProcessorTopics
+from processors.dead_letters import RETRY_ATTEMPT_HEADER
 from processors.dlq.audit import Coordinates, Ledger
+from processors.dlq.dialects import DeadLetterMessage, read_dead_letter
 from processors.dlq.reading import read_topics
 
 FOREIGN_PREFIXES = ("__connect.errors.", "kafka_dlt-", "x-original-", "x-exception-",
@@ -55,15 +57,15 @@ def checkpoint_group(processor: str) -> str:
     return f"backbone-dlq-replay-{processor}"
 
 
-def times_replayed(letter: dl.DeadLetter, ledger: Ledger) -> int:
-    return letter.replay_count + ledger.replayed[_where(letter)]
+def times_replayed(letter: DeadLetterMessage, ledger: Ledger) -> int:
+    return letter.record.replay_count + ledger.replayed[_where(letter)]
 
 
-def _where(letter: dl.DeadLetter) -> Coordinates:
+def _where(letter: DeadLetterMessage) -> Coordinates:
     return (letter.topic, letter.partition, letter.offset)
 
 
-def decide(letter: dl.DeadLetter, ledger: Ledger, max_replays: int, force: bool) -> Decision:
+def decide(letter: DeadLetterMessage, ledger: Ledger, max_replays: int, force: bool) -> Decision:
     if times_replayed(letter, ledger) >= max_replays:
         return Decision.PARKED
     if ledger.replayed[_where(letter)] and not force:
@@ -71,7 +73,7 @@ def decide(letter: dl.DeadLetter, ledger: Ledger, max_replays: int, force: bool)
     return Decision.REPLAY
 
 
-def replay_headers(letter: dl.DeadLetter, replay_id: str, replay_count: int) -> dl.Headers:
+def replay_headers(letter: DeadLetterMessage, replay_id: str, replay_count: int) -> dl.Headers:
     """Headers of the replayed copy of ``letter`` (see the module docstring, rule 4)."""
     kept = [
         (name, value if value is not None else b"")
@@ -81,18 +83,21 @@ def replay_headers(letter: dl.DeadLetter, replay_id: str, replay_count: int) -> 
     parent = next((v for n, v in reversed(letter.headers) if n == TRACEPARENT and v), None)
     kept.append((TRACEPARENT, child_traceparent(
         parent.decode("ascii", errors="replace") if parent else None).encode()))
+    record = letter.record
+    first_failure = record.first_failure_ms or record.last_failure_ms
     added = {
-        dl.ORIGINAL_TOPIC: letter.original_topic,
-        dl.ORIGINAL_PARTITION: _text(letter.original_partition),
-        dl.ORIGINAL_OFFSET: _text(letter.original_offset),
-        dl.ORIGINAL_TIMESTAMP: _text(letter.original_timestamp_ms),
-        dl.FIRST_FAILURE: _text(letter.first_failure_ms or letter.last_failure_ms),
-        dl.BUSINESS_KEY: letter.business_key,
-        dl.CORRELATION: letter.correlation_id,
+        dl.ORIGINAL_TOPIC: record.original_topic,
+        dl.ORIGINAL_PARTITION: _text(record.original_partition),
+        dl.ORIGINAL_OFFSET: _text(record.original_offset),
+        dl.ORIGINAL_TIMESTAMP: None if record.original_timestamp_ms is None
+        else dl.format_time(record.original_timestamp_ms),
+        dl.FIRST_FAILURE: None if first_failure is None else dl.format_time(first_failure),
+        dl.BUSINESS_KEY: record.business_key,
+        dl.CORRELATION: record.correlation_id,
         dl.REPLAY_ID: replay_id,
         dl.REPLAY_COUNT: str(replay_count),
         dl.REPLAY_OF: letter.coordinates,
-        dl.RETRY_ATTEMPT_HEADER: "0",
+        RETRY_ATTEMPT_HEADER: "0",
     }
     return kept + [(name, text.encode()) for name, text in added.items() if text is not None]
 
@@ -103,7 +108,7 @@ def _text(value: int | None) -> str | None:
 
 @dataclass(frozen=True)
 class Prediction:
-    letter: dl.DeadLetter
+    letter: DeadLetterMessage
     succeeds: bool
     reason: str = ""
 
@@ -113,17 +118,18 @@ class Prediction:
 
 
 def predict(
-    letters: Iterable[dl.DeadLetter], spec: ProcessorSpec, serde: AvroSerde,
+    letters: Iterable[DeadLetterMessage], spec: ProcessorSpec, serde: AvroSerde,
     topics: ProcessorTopics,
 ) -> list[Prediction]:
     """Run each dead letter through the processor's current check; nothing is produced."""
     result = []
     for letter in letters:
-        if not letter.original_topic:
+        original_topic = letter.record.original_topic
+        if not original_topic:
             result.append(Prediction(letter, False, "no original topic in its headers"))
             continue
         try:
-            spec.check(letter.original_topic, letter.value, serde, topics=topics)
+            spec.check(original_topic, letter.value, serde, topics=topics)
         except BackboneError as error:
             result.append(Prediction(letter, False, f"{categorize(error).value}: {error}"))
         except Exception as error:  # the check is the processor's code; report, don't crash
@@ -172,7 +178,7 @@ class RateLimit:
 
 
 def replay(
-    letters: Sequence[dl.DeadLetter],
+    letters: Sequence[DeadLetterMessage],
     *,
     ledger: Ledger,
     producer: Producer,
@@ -200,7 +206,7 @@ def replay(
             ], asynchronous=asynchronous)
         last_commit[0] = time.monotonic()
 
-    def delivered(letter: dl.DeadLetter) -> Callable[[object, object], None]:
+    def delivered(letter: DeadLetterMessage) -> Callable[[object, object], None]:
         def on_delivery(error: object, _message: object) -> None:
             if error is not None:
                 outcome.failed.append(f"{letter.coordinates}: {error}")
@@ -235,7 +241,7 @@ def replay(
     return outcome
 
 
-def _produce(producer: Producer, topic: str, letter: dl.DeadLetter, headers: dl.Headers,
+def _produce(producer: Producer, topic: str, letter: DeadLetterMessage, headers: dl.Headers,
              on_delivery: Callable[[object, object], None]) -> None:
     while True:
         try:
@@ -271,7 +277,7 @@ def crashed_run_replays(
     start = {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else 2**62 for tp in starts}
     found: list[Coordinates] = []
     for message in read_topics(checkpoint, [retry_topic], start):
-        letter = dl.read_dead_letter(message)
+        letter = read_dead_letter(message)
         headers = dict(letter.headers)
         replay_id = (headers.get(dl.REPLAY_ID) or b"").decode("utf-8", errors="replace")
         replay_of = (headers.get(dl.REPLAY_OF) or b"").decode("utf-8", errors="replace")

@@ -67,11 +67,12 @@ REPLAY_OF = "backbone.dlq.replay.of"  # "<dlq topic>:<partition>:<offset>" a rep
 SOURCE_FIELDS = (
     "file", "row", "columns", "segment", "byte_offset", "interchange", "group",
     "transaction_set", "isa", "gs", "database", "outbox_id", "outbox_seq", "webhook_id",
-    "webhook_source", "content_type", "received_at", "archive", "sha256",
+    "webhook_source", "content_type", "received_at", "archive", "sha256", "instance",
+    "partition", "offset",
 )
 # Of those, the ones that say where (the rest are what replay needs to read the input again).
-_PLACE_FIELDS = ("file", "row", "segment", "byte_offset", "transaction_set", "database",
-                 "outbox_id", "outbox_seq", "webhook_source", "webhook_id", "archive")
+_PLACE_FIELDS = ("file", "row", "segment", "byte_offset", "transaction_set", "outbox_id",
+                 "outbox_seq", "database", "webhook_source", "webhook_id", "archive")
 
 MAX_MESSAGE_CHARS = 2_000
 MAX_STACKTRACE_CHARS = 4_000

@@ -131,10 +131,10 @@ def edi_dead_letter(transaction_set: TransactionSet, interchange: Interchange,
         "byte_offset": str(error.byte_offset or ""),
         "interchange": interchange.control_number, "group": error.group_control or "",
         "transaction_set": f"{transaction_set.set_id} {transaction_set.control_number}",
-        "isa": d.element.join(interchange.header.fields),
+        "isa": d.element.join(interchange.header.fields) + d.segment,
     }
     if group is not None:
-        source["gs"] = d.element.join(group.header.fields)
+        source["gs"] = d.element.join(group.header.fields) + d.segment
     return DeadLetter(stage=Stage.CONNECTOR.value, owner=CONNECTOR, message=str(error),
                       category=Category.SCHEMA_VALIDATION.value, step=error.scope,
                       first_failure_ms=(now := now_ms()), last_failure_ms=now,

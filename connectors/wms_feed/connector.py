@@ -137,6 +137,6 @@ class WmsFeedTask:
         letter = DeadLetter(reason=reason, category=category, key=source_ref,
                             value=row.raw.encode(),
                             where={"file": current.path.name, "row": str(row.row),
-                                   "sha256": current.digest,
+                                   "sha256": current.digest, "instance": self.connector.instance,
                                    **({"columns": current.columns} if current.columns else {})})
         return SourceRecord(current.partition, offset, dead_letter=letter)

@@ -36,14 +36,13 @@ from connectors.carrier_webhooks import IntakePublisher, IntakeTopics, WebhookSe
 from connectors.edi_x12.ingest import DeadLetters, EdiInbox
 from connectors.erp_outbox import ErpOutboxConnector
 from connectors.erp_outbox.database import SCHEMA_DIR, execute_script
-from connectors.offsets import KafkaOffsetStore
-from connectors.runner import SourceRunner, parse_routes
 from connectors.wms_feed.connector import WmsFeedConnector
 from processors.dlq.cli import app as dlq
 from processors.shipment_status import processor as shipment_status
 from producers import EventPublisher
 from producers.publisher import Delivery
 from tests.conftest import TopicFactory
+from tests.integration.conftest import run_connector_once
 from tests.integration.test_edi_ingest import with_control_number
 from tests.reliability.processor_harness import (
     fresh_topics,
@@ -93,19 +92,6 @@ def serde(registry_url: str) -> Iterator[AvroSerde]:
         yield AvroSerde(registry)
 
 
-def _run_connector(connector: WmsFeedConnector | ErpOutboxConnector, bootstrap: str,
-                   serde: AvroSerde, topic_factory: TopicFactory) -> None:
-    store = KafkaOffsetStore(bootstrap, topic=topic_factory(config={"cleanup.policy":
-                                                                    "compact"}))
-    store.load()
-    routes = parse_routes([f"{kind}={topic_factory(1)}" for kind in (
-        "PurchaseOrderChanged", "InventorySnapshot", "InventoryMovement", "GoodsReceipt")])
-    with EventPublisher(bootstrap, serde) as publisher:
-        summary = SourceRunner(connector, publisher, store, bootstrap_servers=bootstrap,
-                               routes=routes).run(once=True)
-    assert summary.dead_letters == 1
-
-
 def _webhook(bootstrap: str, serde: AvroSerde, dead_letters: str,
              topic_factory: TopicFactory) -> None:
     topics = IntakeTopics(archive=replace(topic("logistics.carrier-webhook.raw.v1"),
@@ -142,7 +128,7 @@ def written(bootstrap_servers: str, registry_url: str, serde: AvroSerde, admin: 
     inbox = tmp_path / "wms"
     inbox.mkdir()
     (inbox / "counts.csv").write_text(CSV)
-    _run_connector(WmsFeedConnector(inbox, dead_letter_topic=out.wms), bootstrap_servers,
+    run_connector_once(WmsFeedConnector(inbox, dead_letter_topic=out.wms), bootstrap_servers,
                    serde, topic_factory)
     # connector: an ERP outbox row of an aggregate the relay does not know
     database = f"sqlite:///{tmp_path / 'erp.db'}"
@@ -150,7 +136,7 @@ def written(bootstrap_servers: str, registry_url: str, serde: AvroSerde, admin: 
     with sqlite3.connect(tmp_path / "erp.db") as connection:
         connection.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
                            "VALUES ('row-1', 'Invoice', 'INV-1', 'InvoiceCreated', '{}')")
-    _run_connector(ErpOutboxConnector(database, dead_letter_topic=out.erp), bootstrap_servers,
+    run_connector_once(ErpOutboxConnector(database, dead_letter_topic=out.erp), bootstrap_servers,
                    serde, topic_factory)
     # connector: an X12 transaction set the envelope check rejects
     edi = tmp_path / "edi" / "inbox"

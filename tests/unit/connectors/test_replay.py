@@ -9,6 +9,7 @@ import pytest
 
 from backbone.dead_letters import DeadLetter, Stage, format_time
 from backbone.errors import Category
+from backbone.events import AdjustmentReason
 from connectors.carrier_webhooks.publishing import Archived, RawWebhook
 from connectors.carriers import parse
 from connectors.erp_outbox.mapping import OutboxRow
@@ -32,7 +33,7 @@ def test_a_wms_row_still_fails_until_the_mapping_knows_its_code(
     with pytest.raises(StillFails, match=r"moves\.csv row 2: reason .XQ.") as failure:
         reread(_wms(), ROW.encode(), recorded_at=AT)
     assert failure.value.category is Category.UNKNOWN_CODE
-    monkeypatch.setitem(wms_mapping.REASON_CODES, "XQ", wms_mapping.AdjustmentReason.DAMAGE)
+    monkeypatch.setitem(wms_mapping.REASON_CODES, "XQ", AdjustmentReason.DAMAGE)
     [event] = reread(_wms(), ROW.encode(), recorded_at=AT)
     direct = wms_mapping.map_row(dict(zip(COLUMNS.split(","), ROW.split(","), strict=True)),
                                  instance="wms-atl", source_ref="moves.csv:2", recorded_at=AT)

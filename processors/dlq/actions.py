@@ -19,7 +19,8 @@ import base64
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -28,7 +29,7 @@ from backbone.dead_letters import format_time, now_ms
 from backbone.headers import as_dict
 from backbone.kafka import consumer_config
 from backbone.serde import AvroSerde
-from backbone.topics import CATALOG, Topic
+from backbone.topics import CATALOG, Topic, for_record
 from connectors.replay import replayable
 from processors.api import ProcessorTopics, owner_of, processor, processor_names
 from processors.dlq import audit
@@ -65,13 +66,26 @@ class Scope:
     audit_topic: str = audit.AUDIT_TOPIC
 
     def names(self) -> ProcessorTopics:
-        """Topic names of the processor under the prefix (catalog names without one)."""
+        """Topic names under the prefix (the processor's, else every processor's), catalog
+        names without one."""
         if not self.prefix:
             return ProcessorTopics()
-        if not self.processor:
-            raise OperatorError("a topic prefix renames one processor's topics: name the "
-                                "processor")
-        return ProcessorTopics.prefixed(processor(self.processor), self.prefix)
+        specs = [processor(self.processor)] if self.processor else [
+            processor(name) for name in processor_names()]
+        return ProcessorTopics(MappingProxyType({
+            name: f"{self.prefix}.{name}" for spec in specs for name in spec.all_topics}))
+
+    def routes(self) -> dict[str, Topic]:
+        """Under a prefix, where a source-side replay publishes each event type."""
+        if not self.prefix:
+            return {}
+        routes = {}
+        for entry in CATALOG:
+            if entry.record:
+                event_type = entry.record.rsplit(".", 1)[-1]
+                target = for_record(event_type)
+                routes[event_type] = replace(target, name=f"{self.prefix}.{target.name}")
+        return routes
 
     def dead_letter_topics(self, present: Mapping[str, int]) -> list[str]:
         if self.topics:

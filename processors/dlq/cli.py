@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -47,15 +47,7 @@ from processors.dlq.actions import (
     replay_selection,
 )
 from processors.dlq.replay import Prediction
-from processors.dlq.selection import (
-    Selection,
-    SelectionError,
-    iso,
-    parse_categories,
-    parse_offsets,
-    parse_time,
-    stats,
-)
+from processors.dlq.selection import SelectionError, iso, selection_from, stats
 
 app = typer.Typer(help="Inspect, replay and purge dead letters.", no_args_is_help=True)
 
@@ -76,23 +68,6 @@ ROUTE = typer.Option(None, "--route", help="EventType=topic for events a source-
                                            "publishes (default: the catalog topic).")
 
 
-def selection_of(owner: str | None, category: Sequence[str] | None, since: str | None,
-                 until: str | None, key: str | None, offsets: str | None,
-                 stage: str | None = None, error_contains: str | None = None) -> Selection:
-    """The filters as typed; SelectionError names the one that cannot be understood."""
-    now = now_ms()
-    return Selection(
-        owner=owner or None,
-        stage=stage or None,
-        error_contains=error_contains or None,
-        categories=parse_categories(category or []),
-        since_ms=parse_time("--since", since, now) if since else None,
-        until_ms=parse_time("--until", until, now) if until else None,
-        key_contains=key or None,
-        offsets=parse_offsets(offsets) if offsets else (),
-    )
-
-
 def _fail(error: Exception) -> NoReturn:
     fail(str(error.args[0]) if error.args else str(error))
 
@@ -108,8 +83,10 @@ def _load(processor_name: str | None, topic: list[str] | None, category: list[st
         if owner and processor_name and owner != processor_name:
             raise SelectionError(f"--owner {owner} and --processor {processor_name} disagree; "
                                  "give one of them")
-        selection = selection_of(processor_name or owner, category, since, until, key, offsets,
-                                 stage, error_contains)
+        selection = selection_from(owner=processor_name or owner, categories=category or (),
+                                   since=since, until=until, key_contains=key,
+                                   offsets=offsets, stage=stage, error_contains=error_contains,
+                                   now_ms=now_ms())
         scope = Scope(tuple(topic or ()), processor_name, prefix, audit_topic)
         scope.names()
         settings = load_settings()

@@ -133,9 +133,13 @@ class Selection:
     offsets: tuple[OffsetRange, ...] = ()
     stage: str | None = None
     error_contains: str | None = None
+    coordinates: frozenset[tuple[str, int, int]] = frozenset()  # picked one by one
 
     def matches(self, letter: DeadLetterMessage) -> bool:
         record = letter.record
+        if self.coordinates and (letter.topic, letter.partition,
+                                 letter.offset) not in self.coordinates:
+            return False
         if self.owner and record.owner not in ("?", self.owner):
             return False
         if self.stage and record.stage != self.stage:
@@ -162,6 +166,7 @@ class Selection:
             "owner": self.owner,
             "stage": self.stage,
             "error_contains": self.error_contains,
+            "coordinates": [f"{t}:{p}:{o}" for t, p, o in sorted(self.coordinates)] or None,
             "category": sorted(self.categories) or None,
             "since": _iso(self.since_ms),
             "until": _iso(self.until_ms),
@@ -224,3 +229,23 @@ def stats(letters: Iterable[DeadLetterMessage]) -> Stats:
         failed_at = letter.failed_at_ms
         result.by_hour[iso(failed_at)[:13] + ":00Z" if failed_at is not None else "?"] += 1
     return result
+
+
+def selection_from(*, owner: str | None = None, categories: Sequence[str] = (),
+                   since: str | None = None, until: str | None = None,
+                   key_contains: str | None = None, offsets: str | None = None,
+                   stage: str | None = None, error_contains: str | None = None,
+                   coordinates: Iterable[tuple[str, int, int]] = (),
+                   now_ms: int) -> Selection:
+    """The filters as an operator typed them; SelectionError names one that cannot be read."""
+    return Selection(
+        owner=owner or None,
+        stage=stage or None,
+        error_contains=error_contains or None,
+        categories=parse_categories(categories),
+        since_ms=parse_time("--since", since, now_ms) if since else None,
+        until_ms=parse_time("--until", until, now_ms) if until else None,
+        key_contains=key_contains or None,
+        offsets=parse_offsets(offsets) if offsets else (),
+        coordinates=frozenset(coordinates),
+    )

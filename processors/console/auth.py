@@ -144,8 +144,10 @@ class SessionSigner:
         return Session(operator, (now or time.time()) + self.lifetime_s)
 
     def dump(self, session: Session) -> str:
+        # unpadded: a cookie value without "=" needs no quoting
         payload = base64.urlsafe_b64encode(json.dumps(
-            {"o": session.operator, "e": session.expires, "c": session.csrf}).encode()).decode()
+            {"o": session.operator, "e": session.expires, "c": session.csrf}).encode()
+        ).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}"
 
     def load(self, cookie: str | None, now: float | None = None) -> Session | None:
@@ -155,7 +157,7 @@ class SessionSigner:
         if not hmac.compare_digest(signature, self._sign(payload)):
             return None
         try:
-            data = json.loads(base64.urlsafe_b64decode(payload))
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
             session = Session(str(data["o"]), float(data["e"]), str(data["c"]))
         except (ValueError, KeyError, TypeError):
             return None

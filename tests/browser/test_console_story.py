@@ -33,8 +33,8 @@ from processors.shipment_status import processor as shipment_status
 from tests.conftest import TopicFactory
 from tests.reliability.processor_harness import (
     decoded,
-    fresh_topics,
     free_port,
+    fresh_topics,
     processor_env,
     produce_events,
     read_committed,

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from backbone import clients
 from backbone.errors import Category, categorize
 
 Headers = list[tuple[str, bytes]]
@@ -137,7 +138,9 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def redact(text: str) -> str:
-    """``text`` with anything that looks like a secret replaced by ``***``."""
+    """``text`` with anything that looks like a secret replaced by ``***``: every secret this
+    process was configured with (backbone.clients), then what has a secret's shape."""
+    text = clients.redact(text)
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text

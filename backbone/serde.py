@@ -176,6 +176,17 @@ class AvroSerde:
             raise DecodeError(f"{topic.name}: schema id {schema_id} does not describe a record")
         return record
 
+    def writer_schema_id(self, topic: Topic, data: bytes | None) -> int:
+        """The id of the schema ``data`` was written with, after the guards of
+        :meth:`deserialize` (size, framing, an id registered under the topic's subject).
+
+        For readers that keep the writer's own shape instead of resolving to the topic's
+        current schema (the Iceberg sink turns a new writer field into a new column); they
+        get the schema with ``registry.schema(id)``."""
+        schema_id = self._check_frame(topic, data)
+        self._writer_schema(topic, schema_id)
+        return schema_id
+
     def _check_frame(self, topic: Topic, data: bytes | None) -> int:
         if data is None:
             raise DecodeError(f"{topic.name}: the record has no value (a tombstone?)")

@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from backbone.clients import KafkaClients
 from backbone.errors import PublishError
 from backbone.kafka import consumer_config
 from backbone.topics import topic as catalog_topic
@@ -33,19 +34,19 @@ def offset_key(connector: str, partition: SourcePartition) -> str:
 class KafkaOffsetStore:
     """Reads the offsets topic once on :meth:`load`; :meth:`commit` writes and waits."""
 
-    def __init__(self, bootstrap_servers: str, *, topic: str = OFFSETS_TOPIC,
+    def __init__(self, kafka: KafkaClients | str, *, topic: str = OFFSETS_TOPIC,
                  timeout_s: float = 30.0, producer: Producer | None = None) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = KafkaClients.of(kafka)
         self.topic = topic
         self.timeout_s = timeout_s
-        self._producer = producer or Producer(producer_config(bootstrap_servers))
+        self._producer = producer or Producer(producer_config(self.kafka))
         self._offsets: dict[str, dict[str, Any]] = {}
 
     def load(self) -> None:
         """Read the topic from the beginning to its current end; the last value per key wins."""
         # A throwaway group: offsets are read with assign(), the group only satisfies the client.
         consumer = Consumer(consumer_config(
-            self.bootstrap_servers, f"backbone-offsets-reader-{uuid.uuid4().hex[:8]}",
+            self.kafka, f"backbone-offsets-reader-{uuid.uuid4().hex[:8]}",
             **{"enable.partition.eof": False},
         ))
         try:

@@ -44,6 +44,10 @@ def reread(record: DeadLetter, value: bytes | None, *,
     ``recorded_at`` defaults to now (a webhook keeps its receive time: its events' ids derive
     from the body alone, their recorded_at is when the body came in).
     """
+    if "event_type" in record.source:
+        raise StillFails(f"this dead letter holds a {record.source['event_type']} event the "
+                         "serde refused, not the source input: fix the source item and send it "
+                         "again", Category.SCHEMA_VALIDATION)
     read = _READERS.get(record.owner)
     if read is None:
         raise StillFails(f"dead letters of {record.owner!r} cannot be read again here; replay "
@@ -55,14 +59,20 @@ def reread(record: DeadLetter, value: bytes | None, *,
 
 
 def _wms(source: Mapping[str, str], value: bytes, recorded_at: datetime) -> list[Event]:
-    from connectors.wms_feed.files import read_rows
+    from connectors.wms_feed.files import UnreadableFile, read_rows
     from connectors.wms_feed.mapping import BadRow, map_row
 
     name, row = source.get("file", "replay"), source.get("row", "?")
+    where = f"{name} row {row}"
+    if source.get("whole_file"):
+        raise StillFails(f"{name}: the whole file could not be read; fix it and drop it in the "
+                         "inbox again", Category.DESERIALIZATION)
     columns = source.get("columns")
     content = (columns + "\n").encode() + value if columns else value
-    rows = list(read_rows(name if columns else "replay.jsonl", content))
-    where = f"{name} row {row}"
+    try:
+        rows = list(read_rows(name if columns else "replay.jsonl", content))
+    except UnreadableFile as error:
+        raise StillFails(f"{where}: {error}", Category.DESERIALIZATION) from None
     if len(rows) != 1:
         raise StillFails(f"{where}: not one row but {len(rows)}", Category.DESERIALIZATION)
     if rows[0].fields is None:

@@ -20,7 +20,6 @@ from backbone.dead_letters import (
     ORIGINAL_PARTITION,
     ORIGINAL_TIMESTAMP,
     ORIGINAL_TOPIC,
-    PREFIX,
     REPLAY_COUNT,
     REPLAY_ID,
     DeadLetter,
@@ -42,7 +41,6 @@ RETRY_ATTEMPT_HEADER = "backbone.retry.attempt"
 RETRY_NOT_BEFORE_HEADER = "backbone.retry.not-before"
 RETRY_ORIGINAL_TOPIC_HEADER = ORIGINAL_TOPIC
 RETRY_PREFIX = "backbone.retry."
-DLQ_PREFIX = PREFIX
 
 
 def _text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:

@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,11 +46,14 @@ import orjson
 from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from quixstreams import Application, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import Serializer
 
+from backbone.clients import KafkaClients
 from backbone.errors import BackboneError, Category, categorize
 from backbone.events import Event, OrderLineStatus
 from backbone.headers import CORRELATION_ID, child_traceparent
+from backbone.registry import RegistryAuthError
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import retry
@@ -367,6 +371,9 @@ class RecordStep:
     def _failure(self, envelope: Envelope, source: str | BackboneError, error: BaseException,
                  stage: str) -> Emit:
         """A dead letter, or a retry for a transient failure with attempts left."""
+        if isinstance(error, RegistryAuthError):
+            # our credentials, not the record: stop with the registry's answer, file nothing
+            raise error
         category = categorize(error)
         attempt = retry.attempt_of(envelope.headers) + 1
         now = self.clock_ms()
@@ -439,7 +446,7 @@ def _envelope_from_context(value: bytes | None, key: bytes | None, timestamp: in
 class EngineOptions:
     """How a processor process runs (from settings; tests override topics and groups)."""
 
-    bootstrap_servers: str
+    kafka: KafkaClients | str
     consumer_group: str
     state_dir: Path
     commit_interval_s: float = 1.0
@@ -448,10 +455,10 @@ class EngineOptions:
     loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
 
     @classmethod
-    def from_settings(cls, settings: Settings, spec: ProcessorSpec, bootstrap_servers: str,
+    def from_settings(cls, settings: Settings, spec: ProcessorSpec, kafka: KafkaClients | str,
                       **overrides: Any) -> EngineOptions:
         options = cls(
-            bootstrap_servers=bootstrap_servers,
+            kafka=kafka,
             consumer_group=f"{settings.processor_consumer_group_prefix}{spec.name}",
             state_dir=settings.processor_state_dir or settings.state_dir / "processors",
             commit_interval_s=settings.processor_commit_interval_s,
@@ -474,8 +481,14 @@ def build_application(
     spec = logic.spec
     topics = options.topics
     app = Application(
-        broker_address=options.bootstrap_servers,
+        # the cluster and its security from the one place every client takes them
+        broker_address=ConnectionConfig.from_librdkafka_dict(
+            KafkaClients.of(options.kafka).common()),
         consumer_group=options.consumer_group,
+        # Quix would pick a bare random transactional id; prefixed with the group, a secured
+        # cluster can grant each processor its own ids only (backbone/acls.py)
+        producer_extra_config={
+            "transactional.id": f"{options.consumer_group}-{uuid.uuid4().hex}"},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

@@ -14,7 +14,10 @@ from importlib.metadata import entry_points
 import typer
 
 from backbone import logs
-from backbone.cli import asyncapi, events, schemas, stack, topics
+from backbone.cli import acls, asyncapi, events, schemas, stack, topics
+from backbone.cli.exits import UNUSABLE
+from backbone.clients import ClientConfigError, redact
+from backbone.registry import RegistryAuthError
 from backbone.settings import load_settings
 
 app = typer.Typer(
@@ -27,6 +30,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(acls.app, name="acls")
 app.command("tail")(events.tail)
 app.command("publish")(events.publish)
 app.command("asyncapi")(asyncapi.asyncapi)
@@ -56,4 +60,9 @@ def main() -> None:
     settings = load_settings()
     logs.configure(settings.log_level, json_lines=settings.log_format != "text")
     _add_stage_commands(app)
-    app()
+    try:
+        app()
+    except (RegistryAuthError, ClientConfigError) as error:
+        # our configuration or credentials, whichever command met them: one line, exit 2
+        print(f"backbone: {redact(str(error))}", file=sys.stderr)
+        raise SystemExit(UNUSABLE) from None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import reprlib
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import typer
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Message, TopicPartition
@@ -45,7 +46,7 @@ def tail(
     where = context.endpoints(settings)
     serde = context.serde(settings)
     consumer = Consumer(consumer_config(
-        where.bootstrap_servers, f"backbone-tail-{uuid.uuid4().hex[:8]}",
+        where.kafka, f"backbone-tail-{uuid.uuid4().hex[:8]}",
         **{"enable.partition.eof": False},
     ))
     try:
@@ -129,7 +130,7 @@ def publish(
 
     serde = context.serde(settings)
     with _open(file) as lines, EventPublisher(
-        context.endpoints(settings).bootstrap_servers, serde,
+        context.kafka(settings), serde,
         flush_timeout_s=settings.publish_flush_timeout_s,
     ) as publisher:
         futures, rejected = [], 0
@@ -137,9 +138,10 @@ def publish(
             if not line.strip():
                 continue
             try:
+                # bytes: json.loads decodes them, so a line that is not UTF-8 is one bad line
                 event = model_for(entry.record).from_json_dict(json.loads(line))
                 futures.append((number, publisher.publish(event, topic=entry)))
-            except (ValueError, ValidationError, BackboneError) as error:
+            except (ValueError, ValidationError, BackboneError, RecursionError) as error:
                 rejected += 1
                 print(f"backbone: {source_name} line {number}: {_reason(error)}",
                       file=sys.stderr)
@@ -162,20 +164,26 @@ def _reason(error: Exception) -> str:
         details = []
         for detail in error.errors()[:3]:
             where = ".".join(str(part) for part in detail["loc"]) or "(line)"
-            got = "" if detail["type"] == "missing" else f" (got {detail.get('input')!r:.60})"
+            # reprlib: bounded in length and depth, whatever the line held
+            shown = reprlib.repr(detail.get("input"))
+            got = "" if detail["type"] == "missing" else f" (got {shown})"
             details.append(f"field {where}: {detail['msg']}{got}")
         return "; ".join(details)
     if isinstance(error, json.JSONDecodeError):
         return f"not JSON: {error}"
+    if isinstance(error, RecursionError):  # json's own guard: one stack frame per level
+        return "not JSON this command reads: nested too deeply; an event is a few levels deep"
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text: {error}"
     if isinstance(error, PublishError):
         return str(error)
     return str(error)
 
 
-def _open(file: str) -> TextIO:
+def _open(file: str) -> BinaryIO:
     if file == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     path = Path(file)
     if not path.is_file():
         fail(f"{file}: no such file")
-    return path.open(encoding="utf-8")
+    return path.open("rb")

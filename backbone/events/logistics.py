@@ -52,6 +52,10 @@ class RawStatusSource(StrEnum):
     DHL = "DHL"
     OTHER = "OTHER"
     UNKNOWN = "UNKNOWN"
+    # Added after UNKNOWN so older readers resolve them to the default.
+    AFTERSHIP = "AFTERSHIP"
+    SHIPENGINE = "SHIPENGINE"
+    SHIPPO = "SHIPPO"
 
 
 class Appointment(CanonicalRecord):

@@ -176,6 +176,7 @@ class LineAck(CanonicalRecord):
     new_unit_price: MoneyDecimal | None = None
     substitute_item: ItemRef | None = None
     reason_raw: str | None = None
+    dates: tuple[BusinessDate, ...] = ()
 
 
 class OrderLineFlags(CanonicalRecord):
@@ -244,6 +245,7 @@ class PurchaseOrderLine(CanonicalRecord):
     price_basis_raw: str | None = None
     pack: Pack | None = None
     dates: tuple[BusinessDate, ...] = ()
+    ordered_qty_stated: bool = True
 
 
 class PurchaseOrderChanged(Event):
@@ -278,6 +280,10 @@ class SupplierAckLine(CanonicalRecord):
     ordered_qty: Quantity | None = None
     unit_price: MoneyDecimal | None = None
     acks: tuple[LineAck, ...] = ()
+    change_type: LineChangeType | None = None
+    change_type_raw: str | None = None
+    qty_left_to_receive: Quantity | None = None
+    dates: tuple[BusinessDate, ...] = ()
 
 
 class SupplierAcknowledgement(Event):
@@ -297,3 +303,4 @@ class SupplierAcknowledgement(Event):
     change_sequence: str | None = None
     parties: tuple[PartyRef, ...] = ()
     lines: tuple[SupplierAckLine, ...] = ()
+    dates: tuple[BusinessDate, ...] = ()

@@ -23,9 +23,10 @@ def carrier_webhooks(
     milestone_topic: str | None = typer.Option(None, "--milestone-topic", hidden=True),
     dead_letter_topic: str | None = typer.Option(None, "--dead-letter-topic", hidden=True),
 ) -> None:
-    """POST /webhooks/<source> (easypost, fedex, ups, usps), Standard Webhooks signatures with
-    BACKBONE_WEBHOOK_SECRET; GET /healthz, GET /metrics. Answers 2xx only once Kafka has the
-    event.
+    """POST /webhooks/<source> (easypost, aftership, shipengine, shippo, ups, fedex, usps), each
+    verified with its provider's own scheme and secret (BACKBONE_WEBHOOK_SECRET_<SOURCE>;
+    Standard Webhooks with BACKBONE_WEBHOOK_SECRET for generic senders); GET /healthz,
+    GET /metrics. Answers 2xx only once Kafka has the event.
     """
     import uvicorn
 
@@ -38,10 +39,7 @@ def carrier_webhooks(
     if dead_letter_topic:
         topics = replace(topics, dead_letters=replace(topics.dead_letters,
                                                       name=dead_letter_topic))
-    if settings.webhook_secret is None:
-        fail("BACKBONE_WEBHOOK_SECRET is not set; set it to the whsec_ secret the sender "
-             "(carrier or aggregator) shows for this endpoint")
-    sink = IntakePublisher(endpoints(settings).bootstrap_servers, serde(settings),
+    sink = IntakePublisher(endpoints(settings).kafka, serde(settings),
                            delivery_timeout_ms=settings.webhook_delivery_timeout_ms,
                            topics=topics)
     try:

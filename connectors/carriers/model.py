@@ -7,9 +7,11 @@ read and a rejection per part it could not. A response that says "not found" or 
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeElementTree
@@ -62,6 +64,38 @@ class EventTime:
             return cls(parsed.replace(tzinfo=UTC), None, EventTimePrecision.LOCAL_TIME_ASSUMED_UTC)
         return cls(parsed.astimezone(UTC), int(offset / timedelta(minutes=1)),
                    EventTimePrecision.EXACT)
+
+
+    @classmethod
+    def resolve(cls, local: str, *, offset: str | None = None,
+                utc: str | None = None) -> EventTime:
+        """A time the provider gives as local wall-clock, placed with what else it says.
+
+        ``local`` with its own offset is EXACT. Without one, the offset the provider gives
+        beside it (``offset``: "-05:00") or the UTC instant it also gives (``utc``) place it
+        exactly; with neither it is kept as if UTC and flagged LOCAL_TIME_ASSUMED_UTC.
+        Raises ValueError when ``local`` (or a given ``offset``/``utc``) is not ISO-8601.
+        """
+        read = cls.iso(local)
+        if read.offset_minutes is not None:
+            return read
+        wall = read.utc.replace(tzinfo=None)
+        if offset:
+            zone = datetime.fromisoformat("2000-01-01T00:00:00" + offset.strip()).utcoffset()
+            if zone is None:
+                raise ValueError(f"offset {offset!r} is not +HH:MM")
+            minutes = int(zone / timedelta(minutes=1))
+            return cls((wall - zone).replace(tzinfo=UTC), minutes, EventTimePrecision.EXACT)
+        if utc:
+            instant = cls.iso(utc)
+            if instant.offset_minutes is not None:
+                # Carriers' UTC stamps carry seconds their local ones drop: round the offset
+                # to the quarter hour every real zone is a multiple of.
+                raw = (wall - instant.utc.replace(tzinfo=None)) / timedelta(minutes=1)
+                minutes = int(round(raw / 15) * 15)
+                return cls((wall - timedelta(minutes=minutes)).replace(tzinfo=UTC), minutes,
+                           EventTimePrecision.EXACT)
+        return read
 
 
 @dataclass(frozen=True)
@@ -162,6 +196,11 @@ def parse_xml(data: bytes, name: str) -> Element:
     except SafeElementTree.ParseError as error:
         raise CarrierResponseError(f"{name}: not well-formed XML ({error}); is this the "
                                    "carrier's raw response body?") from None
+    except (LookupError, ValueError) as error:
+        # expat raises these for an XML declaration naming an encoding it does not know
+        # (LookupError) or cannot stream (ValueError: multi-byte encodings such as UTF-32).
+        raise CarrierResponseError(f"{name}: the XML declaration names an encoding that cannot "
+                                   f"be read ({error}); carriers send UTF-8") from None
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.startswith("{"):
             element.tag = element.tag.split("}", 1)[1]
@@ -178,3 +217,57 @@ def text(element: Element | None, path: str) -> str | None:
 
 def midnight_utc(day: date | None) -> datetime | None:
     return datetime.combine(day, time(), UTC) if day is not None else None
+
+
+def load_json(data: bytes, name: str, expected: str) -> Any:
+    """The decoded JSON body; CarrierResponseError (naming ``expected``) when it is not JSON.
+
+    Besides malformed text this refuses what json.loads raises other errors for: an integer
+    longer than Python's int() digit limit (ValueError) and nesting deeper than the recursion
+    limit (RecursionError); either would otherwise end the process with a traceback.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise CarrierResponseError(f"{name}: JSON nested too deeply to read; expected "
+                                   f"{expected}") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
+        raise CarrierResponseError(f"{name}: not JSON ({_short(error)}); expected {expected}"
+                                   ) from None
+
+
+def _short(error: Exception, limit: int = 160) -> str:
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# Carrier names as aggregators and carriers' own APIs spell them, to the codes the carriers'
+# parsers use (SCAC where there is one), so one shipment tracked several ways has one key.
+CARRIER_CODES = {
+    "UPS": "UPSN", "UPSN": "UPSN", "FEDEX": "FDX", "FDX": "FDX", "FDXE": "FDX", "FDXG": "FDX",
+    "USPS": "USPS", "STAMPS_COM": "USPS", "DHL": "DHL", "DHL_EXPRESS": "DHL",
+    "DHLEXPRESS": "DHL", "DHL_ECOMMERCE": "DHL",
+}
+
+
+def carrier_code(name: str | None) -> str:
+    """Our carrier code for a provider's carrier name (unknown names kept, upper-cased)."""
+    key = (name or "UNKNOWN").strip().upper().replace("-", "_").replace(" ", "_")
+    return CARRIER_CODES.get(key, key)
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (absent or mistyped parts)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def field_text(value: Any) -> str | None:
+    """A scalar JSON value as stripped text; None for null, blank, objects and arrays."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value).strip() or None

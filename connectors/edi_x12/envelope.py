@@ -34,6 +34,8 @@ from connectors.edi_x12.model import (
     Segment,
     TransactionSet,
     TransactionSetResult,
+    is_digits,
+    same_number,
 )
 from connectors.edi_x12.reader import (
     DEFAULT_CHUNK_SIZE,
@@ -173,16 +175,16 @@ def _set_problem(
         )
     declared = fields[1].strip() if len(fields) > 1 else ""
     counted = len(segments)
-    if not declared.isdigit():
+    if not is_digits(declared):
         return (
             trailer,
-            f"SE01 should be the number of segments, found {declared!r}",
+            f"SE01 should be the number of segments, found {declared[:20]!r}",
             "the partner's transaction set trailer is malformed",
         )
-    if int(declared) != counted:
+    if not same_number(declared, str(counted)):
         return (
             trailer,
-            f"SE01 says {int(declared)} segments, counted {counted}",
+            f"SE01 says {_count(declared)} segments, counted {counted}",
             "the partner's transaction set is truncated or miscounted",
         )
     if segment_ids is not None and segment_ids.issuperset(map(_tag, segments)):
@@ -212,8 +214,10 @@ def check_group_trailer(
     """GE01 against the sets read in the group, GE02 against GS06."""
     problems = []
     declared = trailer.element(1).strip()
-    if not (declared.isdigit() and int(declared) == set_count):
-        problems.append(f"GE01 says {declared!r} transaction sets, the group has {set_count}")
+    if not same_number(declared, str(set_count)):
+        problems.append(
+            f"GE01 says {_shown(declared)} transaction sets, the group has {set_count}"
+        )
     if not same_control_number(trailer.element(2), group.control_number):
         problems.append(
             f"GE02 control number {trailer.element(2)!r} does not match GS06 "
@@ -240,9 +244,9 @@ def check_interchange_trailer(
     """IEA01 against the groups read in the interchange, IEA02 against ISA13."""
     problems = []
     declared = trailer.element(1).strip()
-    if not (declared.isdigit() and int(declared) == group_count):
+    if not same_number(declared, str(group_count)):
         problems.append(
-            f"IEA01 says {declared!r} functional groups, the interchange has {group_count}"
+            f"IEA01 says {_shown(declared)} functional groups, the interchange has {group_count}"
         )
     if not same_control_number(trailer.element(2), interchange.control_number):
         problems.append(
@@ -265,9 +269,18 @@ def same_control_number(a: str, b: str) -> bool:
     if a == b:  # the usual case, and equal either way
         return True
     a, b = a.strip(), b.strip()
-    if a.isdigit() and b.isdigit():
-        return int(a) == int(b)
-    return a == b
+    return same_number(a, b) or a == b
+
+
+def _count(digits: str) -> str:
+    """A declared count as a number for a message (leading zeros dropped), cut when long."""
+    number = digits.lstrip("0") or "0"
+    return number if len(number) <= 20 else _shown(number)
+
+
+def _shown(value: str) -> str:
+    """A partner's value for a message: quoted, and cut when it is absurdly long."""
+    return repr(value) if len(value) <= 20 else f"{value[:20]!r}... ({len(value)} characters)"
 
 
 def is_segment_id(tag: str) -> bool:

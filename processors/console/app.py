@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from backbone.clients import Endpoints
 from backbone.dead_letters import format_time, now_ms
-from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from processors.console import auth
 from processors.console.health import processor_health
@@ -78,8 +78,7 @@ MAX_ROWS = 500  # rows one page shows; counts cover every match
 class ConsoleConfig:
     """Everything the console needs, from settings and the command line."""
 
-    bootstrap: str
-    registry_url: str
+    endpoints: Endpoints  # Kafka and the registry, with their credentials
     operators: Mapping[str, str]  # name -> password hash
     secret_key: bytes
     audit_topic: str = audit.AUDIT_TOPIC
@@ -115,7 +114,7 @@ class Console:
         self.config = config
         self.signer = auth.SessionSigner(config.secret_key, config.session_hours * 3600)
         self.throttle = auth.LoginThrottle()
-        self.serde = AvroSerde(SchemaRegistry(config.registry_url),
+        self.serde = AvroSerde(config.endpoints.registry(),
                                max_message_bytes=config.max_message_bytes)
         self.jobs: dict[str, ReplayJob] = {}
         self.templates = Environment(loader=FileSystemLoader(TEMPLATES),
@@ -328,13 +327,14 @@ def build_app(config: ConsoleConfig) -> Starlette:
         return RedirectResponse("/audit", 303)
 
     async def audit_page(request: Request, session: auth.Session) -> Response:
-        events = await run_in_threadpool(audit_trail, config.bootstrap, config.audit_topic)
+        events = await run_in_threadpool(audit_trail, config.endpoints.kafka,
+                                         config.audit_topic)
         return console.render(request, "audit.html", session=session,
                               events=list(reversed(events)), audit_topic=config.audit_topic)
 
     async def processors_page(request: Request, session: auth.Session) -> Response:
         rows = await run_in_threadpool(lambda: processor_health(
-            config.bootstrap, group_prefix=config.group_prefix,
+            config.endpoints.kafka, group_prefix=config.group_prefix,
             topic_prefix=config.topic_prefix))
         return console.render(request, "processors.html", session=session, rows=rows)
 
@@ -380,7 +380,8 @@ def _load_filtered(console: Console, filters: Mapping[str, str],
         since=filters.get("since"), until=filters.get("until"),
         key_contains=filters.get("key"), error_contains=filters.get("error"),
         coordinates=coordinates, now_ms=now_ms())
-    return load(console.config.bootstrap, console.scope(topics), selection, include_purged)
+    return load(console.config.endpoints.kafka, console.scope(topics), selection,
+                include_purged)
 
 
 def _picked(form: FormData) -> dict[str, Any]:

@@ -62,8 +62,7 @@ def console(
     key = (settings.console_secret_key.get_secret_value().encode()
            if settings.console_secret_key else secrets.token_bytes(32))
     config = ConsoleConfig(
-        bootstrap=where.bootstrap_servers, registry_url=where.registry_url,
-        operators=operators, secret_key=key, audit_topic=audit_topic,
+        endpoints=where, operators=operators, secret_key=key, audit_topic=audit_topic,
         topic_prefix=topic_prefix or settings.processor_topic_prefix,
         group_prefix=settings.processor_consumer_group_prefix,
         max_message_bytes=settings.max_message_bytes, replay_max=settings.dlq_replay_max,

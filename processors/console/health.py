@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from backbone.kafka import consumer_config
+from backbone.clients import KafkaClients
 from processors.api import ProcessorTopics, processor, processor_names
 from processors.dlq.reading import existing_topics
 
@@ -64,7 +64,7 @@ def _recent(consumer: Consumer, topic: str, partitions: int, since_ms: int) -> t
     return recent, total
 
 
-def processor_health(bootstrap: str, *, group_prefix: str, topic_prefix: str | None = None,
+def processor_health(kafka: KafkaClients, *, group_prefix: str, topic_prefix: str | None = None,
                      window_s: float = 300.0) -> list[ProcessorHealth]:
     """The numbers of every processor (under ``topic_prefix`` when given)."""
     result = []
@@ -74,7 +74,7 @@ def processor_health(bootstrap: str, *, group_prefix: str, topic_prefix: str | N
         names = (ProcessorTopics.prefixed(spec, topic_prefix) if topic_prefix
                  else ProcessorTopics())
         group = f"{group_prefix}{name}"
-        consumer = Consumer(consumer_config(bootstrap, group))
+        consumer = Consumer(kafka.consumer(group))
         try:
             present = existing_topics(consumer)
             inputs = [names.name(t) for t in spec.input_topics]

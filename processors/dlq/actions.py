@@ -25,9 +25,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
+from backbone.clients import KafkaClients
 from backbone.dead_letters import format_time, now_ms
 from backbone.headers import as_dict
-from backbone.kafka import consumer_config
 from backbone.serde import AvroSerde
 from backbone.topics import CATALOG, Topic, for_record
 from connectors.replay import replayable
@@ -49,7 +49,7 @@ from processors.dlq.replay import (
     replay,
 )
 from processors.dlq.selection import Selection
-from producers.publisher import EventPublisher, producer_config
+from producers.publisher import EventPublisher
 
 
 class OperatorError(ValueError):
@@ -105,7 +105,7 @@ class Scope:
 class Loaded:
     """The dead letters an action works on, and what they were read from."""
 
-    bootstrap: str
+    kafka: KafkaClients
     scope: Scope
     selection: Selection
     topics: list[str]
@@ -124,10 +124,10 @@ class Loaded:
         return f"({described}) in {', '.join(self.topics)}"
 
 
-def load(bootstrap: str, scope: Scope, selection: Selection,
+def load(kafka: KafkaClients, scope: Scope, selection: Selection,
          include_purged: bool = False) -> Loaded:
     """Every dead letter of the scope that the selection matches, with the audit ledger."""
-    consumer = reader(bootstrap)
+    consumer = reader(kafka)
     try:
         present = existing_topics(consumer)
         topics = scope.dead_letter_topics(present)
@@ -146,13 +146,13 @@ def load(bootstrap: str, scope: Scope, selection: Selection,
         and (include_purged or (letter.topic, letter.partition, letter.offset)
              not in ledger.purged)
     ]
-    return Loaded(bootstrap, scope, selection, topics,
+    return Loaded(kafka, scope, selection, topics,
                   {t: present.get(t, 0) for t in topics}, letters, ledger, audit_exists)
 
 
-def audit_trail(bootstrap: str, audit_topic: str) -> list[dict[str, Any]]:
+def audit_trail(kafka: KafkaClients, audit_topic: str) -> list[dict[str, Any]]:
     """Every audit event (replays, purges), oldest first; [] when the topic does not exist."""
-    consumer = reader(bootstrap)
+    consumer = reader(kafka)
     try:
         if audit_topic not in existing_topics(consumer):
             return []
@@ -321,9 +321,8 @@ def _retry_target(loaded: Loaded, owner: str) -> str:
     return target
 
 
-def _checkpoint(bootstrap: str, owner: str) -> Consumer:
-    return Consumer(consumer_config(bootstrap, checkpoint_group(owner),
-                                    **{"enable.partition.eof": True}))
+def _checkpoint(kafka: KafkaClients, owner: str) -> Consumer:
+    return Consumer(kafka.consumer(checkpoint_group(owner), **{"enable.partition.eof": True}))
 
 
 def _plan(loaded: Loaded, owner: str, checkpoint: Consumer, max_replays: int,
@@ -353,7 +352,7 @@ def _plan(loaded: Loaded, owner: str, checkpoint: Consumer, max_replays: int,
 
 def replay_plan(loaded: Loaded, owner: str, max_replays: int, force: bool) -> ReplayPlan:
     """What :func:`replay_selection` would do now (for a confirmation page)."""
-    checkpoint = _checkpoint(loaded.bootstrap, owner)
+    checkpoint = _checkpoint(loaded.kafka, owner)
     try:
         return _plan(loaded, owner, checkpoint, max_replays, force)
     finally:
@@ -370,19 +369,19 @@ def replay_selection(
     if not loaded.audit_exists:
         raise OperatorError(f"audit topic {loaded.scope.audit_topic} does not exist: create it "
                             "with `backbone topics apply` (every replay is audited)")
-    checkpoint = _checkpoint(loaded.bootstrap, owner)
+    checkpoint = _checkpoint(loaded.kafka, owner)
     try:
         plan = _plan(loaded, owner, checkpoint, max_replays, force)
         loaded.ledger.replayed.update(plan.recovered)
         if plan.todo and not confirm(plan):
             return None
-        producer = Producer(producer_config(loaded.bootstrap))
+        producer = Producer(loaded.kafka.producer())
         destination: Destination
         publisher = None
         if owner in processor_names():
             destination = RetryTopic(producer, plan.destination)
         else:
-            publisher = EventPublisher(loaded.bootstrap, serde, producer=producer)
+            publisher = EventPublisher(loaded.kafka, serde, producer=producer)
             destination = SourceRemap(publisher, routes, plan.destination)
         started = now_ms()
         outcome = replay(loaded.letters, ledger=loaded.ledger, destination=destination,
@@ -414,5 +413,5 @@ def purge(loaded: Loaded, *, who: str, reason: str | None) -> dict[str, Any]:
         counts={"selected": len(loaded.letters), "purged": len(loaded.letters)},
         done=[(x.topic, x.partition, x.offset) for x in loaded.letters], reason=reason,
     )
-    audit.publish(Producer(producer_config(loaded.bootstrap)), loaded.scope.audit_topic, event)
+    audit.publish(Producer(loaded.kafka.producer()), loaded.scope.audit_topic, event)
     return event

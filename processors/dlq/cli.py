@@ -26,7 +26,6 @@ from rich.table import Column, Table
 from backbone.cli.context import endpoints
 from backbone.cli.exits import PARTIAL, fail
 from backbone.dead_letters import now_ms
-from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from backbone.settings import Settings, load_settings
 from connectors.runner import parse_routes
@@ -90,8 +89,7 @@ def _load(processor_name: str | None, topic: list[str] | None, category: list[st
         scope = Scope(tuple(topic or ()), processor_name, prefix, audit_topic)
         scope.names()
         settings = load_settings()
-        return settings, load(endpoints(settings).bootstrap_servers, scope, selection,
-                              include_purged)
+        return settings, load(endpoints(settings).kafka, scope, selection, include_purged)
     except (SelectionError, KeyError, OperatorError) as error:
         _fail(error)
 
@@ -106,8 +104,7 @@ def _short(text: str | None, width: int) -> str:
 
 
 def _serde(settings: Settings) -> AvroSerde:
-    return AvroSerde(SchemaRegistry(endpoints(settings).registry_url),
-                     max_message_bytes=settings.max_message_bytes)
+    return AvroSerde(endpoints(settings).registry(), max_message_bytes=settings.max_message_bytes)
 
 
 @app.command("list")

@@ -126,6 +126,6 @@ def run_connector_once(connector: WmsFeedConnector | ErpOutboxConnector, bootstr
     routes = parse_routes([f"{kind}={topic_factory(1)}" for kind in (
         "PurchaseOrderChanged", "InventorySnapshot", "InventoryMovement", "GoodsReceipt")])
     with EventPublisher(bootstrap, serde) as publisher:
-        summary = SourceRunner(connector, publisher, store, bootstrap_servers=bootstrap,
+        summary = SourceRunner(connector, publisher, store, kafka=bootstrap,
                                routes=routes).run(once=True)
     assert summary.dead_letters == 1

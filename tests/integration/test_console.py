@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from backbone.clients import Endpoints
 from backbone.errors import UnknownCodeError
 from processors.api import processor
 from processors.console.app import ConsoleConfig
@@ -46,7 +47,7 @@ def console(bootstrap_servers: str, registry_url: str, admin: AdminClient,
         producer.produce(dlq, key=key, value=value, headers=headers)
     assert producer.flush(30) == 0
     browser = Browser(ConsoleConfig(
-        bootstrap=bootstrap_servers, registry_url=registry_url,
+        endpoints=Endpoints(bootstrap_servers, registry_url),
         operators={"alice": hash_password(PASSWORD)}, secret_key=b"s" * 32, audit_topic=audit,
         topic_prefix=prefix))
     assert browser.login().status_code == 303

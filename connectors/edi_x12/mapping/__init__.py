@@ -98,6 +98,11 @@ def map_transaction_set(
         return mapping(context)
     except MappingError:
         raise
+    except ArithmeticError as overflow:
+        # decimal.Overflow / InvalidOperation from a partner's number: a bad value, not a bug
+        # to die on.
+        raise context.fail(None, f"a number cannot be computed with: {overflow!r}",
+                           "correct the value at the source") from None
     except ValueError as invalid:
         # pydantic refused a value (e.g. a quantity with more than 6 decimals).
         raise context.fail(None, f"a value does not fit the canonical model: "

@@ -45,7 +45,7 @@ from connectors.edi_x12.mapping.common import (
     split_loops,
     text,
 )
-from connectors.edi_x12.model import Segment
+from connectors.edi_x12.model import Segment, is_digits
 
 _ZONES: dict[str, str] = {
     "ET": "America/New_York", "CT": "America/Chicago", "MT": "America/Denver",
@@ -136,7 +136,7 @@ def map_carrier_status(ctx: SetContext) -> list[Event]:
                     carrier=carrier,
                     tracking_number=tracking,
                     location=location,
-                    stop_sequence=int(lx) if lx and lx.isdigit() else None,
+                    stop_sequence=int(lx) if lx and is_digits(lx) and len(lx) < 10 else None,
                     lading=lading,
                 )
             )

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backbone.clients import Endpoints
 from processors.console.app import COOKIE, SECURITY_HEADERS, ConsoleConfig, build_app
 from processors.console.auth import hash_password
 
@@ -48,7 +49,7 @@ class Browser:
 
 def _config(**overrides: Any) -> ConsoleConfig:
     values: dict[str, Any] = dict(
-        bootstrap="127.0.0.1:1", registry_url="http://127.0.0.1:1",
+        endpoints=Endpoints("127.0.0.1:1", "http://127.0.0.1:1"),
         operators={"alice": hash_password(PASSWORD)}, secret_key=b"k" * 32)
     values.update(overrides)
     return ConsoleConfig(**values)

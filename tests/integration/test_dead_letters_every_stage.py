@@ -2,8 +2,9 @@
 `backbone dlq list | show | stats` with its stage, owner, failure time and original place.
 
 Stages and writers: connectors (the WMS feed and the ERP outbox through ``SourceRunner``, the
-EDI inbox through its own ``DeadLetters``), a processor (the shipment_status engine), and the
-webhook service (``IntakePublisher`` behind the Starlette app). Each writes to a fresh topic.
+EDI inbox through its own ``DeadLetters``), a processor (the shipment_status engine), the
+webhook service (``IntakePublisher`` behind the Starlette app) and the Iceberg sink (`backbone
+sink iceberg --once`). Each writes to a fresh topic.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from producers.publisher import Delivery
 from tests.conftest import TopicFactory
 from tests.integration.conftest import run_connector_once
 from tests.integration.test_edi_ingest import with_control_number
+from tests.reliability import iceberg_harness as iceberg
 from tests.reliability.processor_harness import (
     fresh_topics,
     options,
@@ -56,6 +58,7 @@ pytestmark = pytest.mark.integration
 
 SECRET = "whsec_" + base64.b64encode(b"every-stage-test-key-32-bytes!!!").decode()
 EDI_FILE = "x12-types__test_214__parse_214_2.edi"  # one set of two has a bad SE02
+STATUS = "logistics.shipment-status.v1"
 CSV = ("record_type,record_id,occurred_at,site,sku,qty,uom\n"
        "COUNT,CNT-1,2026-03-02T06:00:00Z,DC-ATL-01,SKU-1,twelve,EA\n")
 
@@ -81,9 +84,10 @@ class Written:
     edi: str
     processor: str
     webhook: str
+    sink: str = ""
 
     def all(self) -> list[str]:
-        return [self.wms, self.erp, self.edi, self.processor, self.webhook]
+        return [self.wms, self.erp, self.edi, self.processor, self.webhook, self.sink]
 
 
 @pytest.fixture
@@ -161,6 +165,14 @@ def written(bootstrap_servers: str, registry_url: str, serde: AvroSerde, admin: 
     # webhook: a body no parser reads
     out.webhook = topic_factory(1)
     _webhook(bootstrap_servers, serde, out.webhook, topic_factory)
+    # sink: a record that is no Avro event cannot become a table row
+    prefix = iceberg.fresh_prefix()
+    iceberg.fresh_topics(admin, prefix, [STATUS], partitions=1)
+    iceberg.produce_raw(bootstrap_servers, f"{prefix}.{STATUS}", b"UPS:1", b"not avro")
+    env = iceberg.sink_env(bootstrap_servers, registry_url, tmp_path / "iceberg", prefix)
+    run = iceberg.backbone(env, "sink", "iceberg", "--topics", STATUS, "--once")
+    assert "1 dead letters" in run.stderr, run.stderr
+    out.sink = f"{prefix}.{iceberg.DLQ}"
     return out
 
 
@@ -180,7 +192,7 @@ def test_every_stage_shows_owner_stage_time_and_place(
     rows = [json.loads(line) for line in _cli("list", *topics, "--audit-topic", audit,
                                                  "--json").splitlines()]
     by_topic = {row["topic"]: row for row in rows}
-    assert len(rows) == 5 and set(by_topic) == set(written.all())
+    assert len(rows) == 6 and set(by_topic) == set(written.all())
     expected = {
         written.wms: ("connector", "wms-feed", "SCHEMA_VALIDATION", "file=counts.csv row=2"),
         written.erp: ("connector", "erp-outbox", "UNKNOWN_CODE", "outbox_id=row-1 outbox_seq=1"),
@@ -190,6 +202,8 @@ def test_every_stage_shows_owner_stage_time_and_place(
                                                       "logistics.shipment-milestone.raw.v1:0:0")),
         written.webhook: ("webhook", "carrier-webhooks", "UNEXPECTED",
                           "webhook_source=easypost webhook_id=msg_every_stage archive="),
+        written.sink: ("sink", "iceberg-sink", "DESERIALIZATION",
+                       written.sink.replace(iceberg.DLQ, f"{STATUS}:0:0")),
     }
     for name, (stage, owner, category, place) in expected.items():
         row = by_topic[name]
@@ -201,7 +215,8 @@ def test_every_stage_shows_owner_stage_time_and_place(
     assert by_topic[written.wms]["source"]["columns"].startswith("record_type,")
 
     table = _cli("list", *topics, "--audit-topic", audit)
-    for owner in ("wms-feed", "erp-outbox", "edi-x12", "shipment-status", "carrier-webhooks"):
+    for owner in ("wms-feed", "erp-outbox", "edi-x12", "shipment-status", "carrier-webhooks",
+                  "iceberg-sink"):
         assert owner in table
     assert "outbox_id=row-1" in table and "file=counts.csv row=2" in table
 
@@ -212,9 +227,9 @@ def test_every_stage_shows_owner_stage_time_and_place(
     assert json.loads(shown["value"]["text"])["aggregatetype"] == "Invoice"
 
     counts = json.loads(_cli("stats", *topics, "--audit-topic", audit, "--json"))
-    assert counts["by_stage"] == {"connector": 3, "processor": 1, "webhook": 1}
+    assert counts["by_stage"] == {"connector": 3, "processor": 1, "sink": 1, "webhook": 1}
     assert counts["by_owner"] == {"carrier-webhooks": 1, "edi-x12": 1, "erp-outbox": 1,
-                                  "shipment-status": 1, "wms-feed": 1}
+                                  "iceberg-sink": 1, "shipment-status": 1, "wms-feed": 1}
     only = [json.loads(line) for line in _cli("list", *topics, "--audit-topic", audit, "--stage",
                                               "connector", "--json").splitlines()]
     assert sorted(row["owner"] for row in only) == ["edi-x12", "erp-outbox", "wms-feed"]

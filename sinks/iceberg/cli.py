@@ -14,7 +14,8 @@ from backbone.cli.exits import fail
 from backbone.errors import BackboneError
 from backbone.settings import Settings, load_settings
 from backbone.topics import topic as catalog_topic
-from sinks.iceberg import maintenance, query as sql
+from sinks.iceberg import maintenance
+from sinks.iceberg import query as sql
 from sinks.iceberg.metrics import SinkMetrics
 from sinks.iceberg.schema import default_topics, sink_topics
 from sinks.iceberg.sink import IcebergSink, SinkOptions

@@ -170,7 +170,8 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
         assert headers["backbone.dlq.original.topic"].decode() == raw.name
         assert headers["backbone.dlq.original.partition"] == b"0"
         assert int(headers["backbone.dlq.original.offset"]) == offsets[pill.key]
-        assert headers["backbone.dlq.stage"] == b"decode"
+        assert (headers["backbone.dlq.stage"], headers["backbone.dlq.step"]) == (
+            b"processor", b"decode")
         assert pill.message_hint in headers["backbone.dlq.exception.message"].decode(), pill.key
 
     statuses = decoded(serde, topics, STATUS, read_committed(

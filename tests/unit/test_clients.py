@@ -21,9 +21,9 @@ from backbone.clients import (
     read_client_properties,
     registry_auth,
 )
+from backbone.dead_letters import redact
 from backbone.logs import JsonFormatter
 from backbone.settings import Settings
-from processors.dead_letters import redact
 
 REPO = Path(__file__).resolve().parents[2]
 CANARY = "canary-7f3e1c9b"

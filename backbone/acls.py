@@ -10,6 +10,8 @@ the exact Kafka ACL bindings each principal needs, and nothing else:
   CREATE / READ / WRITE / DESCRIBE / DESCRIBE_CONFIGS on its own internal topics (Quix's
   ``changelog__<group>--`` and ``repartition__<group>--`` prefixes); DESCRIBE_CONFIGS on its
   inputs and outputs, which Quix inspects to size those internal topics;
+- a sink (``backbone sink iceberg``): READ + DESCRIBE on every canonical (Avro) topic, which it
+  writes into tables by default, and WRITE on its dead-letter topic;
 - the operator (``backbone dlq``): what the catalog gives "backbone dlq" / "operators";
 - the admin is a super user of the cluster (``super.users``) and gets no ACLs.
 
@@ -24,7 +26,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, Topic
+from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, SINKS, Topic, ValueFormat
 
 ADMIN = "admin"
 OPERATOR = "operator"
@@ -43,6 +45,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in CONNECTORS},
     **{name: (name,) for name in PROCESSORS},
     **{name.replace("-", "_"): (name,) for name in PROCESSORS},
+    **{name: (name,) for name in SINKS},
     "connectors": CONNECTORS,
     "backbone dlq": (OPERATOR,),
     "backbone dlq replay": (OPERATOR,),
@@ -52,7 +55,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
 
 def principals() -> tuple[str, ...]:
     """Every principal of backbone, admin included: one SCRAM user and certificate each."""
-    return (ADMIN, OPERATOR, *CONNECTORS, *PROCESSORS)
+    return (ADMIN, OPERATOR, *CONNECTORS, *PROCESSORS, *SINKS)
 
 
 @dataclass(frozen=True, order=True)
@@ -120,6 +123,10 @@ def plan(catalog: Iterable[Topic] = CATALOG, *, topic_prefix: str = "",
                 grant(principal, "TOPIC", "LITERAL", name, "READ", "DESCRIBE")
                 if principal in PROCESSORS:
                     grant(principal, "TOPIC", "LITERAL", name, "DESCRIBE_CONFIGS")
+        if topic.value_format is ValueFormat.AVRO:
+            for sink in SINKS:
+                # the catalog does not list the sink per topic: it takes every canonical one
+                grant(sink, "TOPIC", "LITERAL", name, "READ", "DESCRIBE")
     for connector in CONNECTORS:
         grant(connector, "GROUP", "PREFIXED", OFFSETS_READER_GROUP_PREFIX, "READ")
     grant(OPERATOR, "GROUP", "PREFIXED", OPERATOR_GROUP_PREFIX, "READ")

@@ -32,13 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import MappingProxyType
+from typing import Any
 
 import httpx
 from confluent_kafka.admin import AdminClient
 
 from backbone import acls
-from backbone.clients import Endpoints, KafkaClients, RegistryAuth
+from backbone.clients import Endpoints, KafkaClients, RegistryAuth, kafka_clients
 from backbone.settings import Settings
 from backbone.stack import keycloak, pki, processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -134,20 +134,16 @@ class SecureEndpoints:
     def registry_user_info_file(self, principal: str) -> Path:
         return self.run_dir / "secrets" / f"{principal}.registry"
 
-    def kafka_security(self, principal: str, *, mtls: bool = False) -> dict[str, str]:
-        """The librdkafka security keys of ``principal`` (SCRAM, or its certificate)."""
-        common = {"ssl.ca.location": str(self.pki.ca_certificate)}
-        if mtls:
-            return {**common, "security.protocol": "SSL",
-                    "ssl.certificate.location": str(self.pki.certificate(principal)),
-                    "ssl.key.location": str(self.pki.key(principal))}
-        return {**common, "security.protocol": "SASL_SSL", "sasl.mechanism": SCRAM_MECHANISM,
-                "sasl.username": principal,
-                "sasl.password": self.password_file(principal).read_text().strip()}
-
     def kafka(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> KafkaClients:
-        bootstrap = self.mtls_bootstrap_servers if mtls else self.bootstrap_servers
-        return KafkaClients(bootstrap, self.kafka_security(principal, mtls=mtls))
+        """``principal``'s clients, built from the very variables :meth:`env` prints (through
+        backbone/clients.py, as a command given them would), nothing else of the environment."""
+        variables = self._variables(principal, mtls=mtls)
+        typed = {name.removeprefix("BACKBONE_").lower(): value
+                 for name, value in variables.items() if name.startswith("BACKBONE_KAFKA_")}
+        unset: dict[str, Any] = {name: None for name in Settings.model_fields if name.startswith(
+            ("kafka_config", "kafka_security", "kafka_sasl", "kafka_ssl", "kafka_oauth"))}
+        settings = Settings.model_validate({**unset, **typed})
+        return kafka_clients(settings, variables["KAFKA_BOOTSTRAP_SERVERS"])
 
     def env(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> dict[str, str]:
         """The variables that make every backbone command (and kcat, through the same keys)
@@ -170,7 +166,7 @@ class SecureEndpoints:
         """What ``backbone.cli.context.endpoints`` would build from :meth:`env`."""
         ca = str(self.pki.ca_certificate)
         return Endpoints(self.bootstrap_servers, self.registry_url,
-                         MappingProxyType(self.kafka_security(principal)),
+                         self.kafka(principal).security,
                          RegistryAuth(basic_user_info=self.env(principal)[
                              "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"], ca_location=ca))
 

@@ -232,7 +232,10 @@ class SecureStack:
             env={"JAVA_HOME": str(modern_java.executable.resolve().parent.parent),
                  "KC_BOOTSTRAP_ADMIN_USERNAME": keycloak.BOOTSTRAP_ADMIN,
                  "KC_BOOTSTRAP_ADMIN_PASSWORD": bootstrap_password,
-                 "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m"},
+                 "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m",
+                 # transaction logs in this stack's folder, not in the shared distribution
+                 "JAVA_OPTS_APPEND": "-Dquarkus.transaction-manager.object-store.directory="
+                                     f"{self.run_dir / 'keycloak-transactions'}"},
         )
         kafka_pid = self._start_kafka(kafka_java, ports, certificates, secret_of)
         state = _State(ports, kafka_pid, 0, keycloak_pid)

@@ -249,7 +249,7 @@ class SecureStack:
             self._write_state(state)
             self._wait(state, ("kafka", "schema-registry"))
             apply_acls(endpoints.kafka(acls.ADMIN))
-        except StackError:
+        except BaseException:  # half a secured stack is no use: stop what was started
             self.down()
             raise
         return endpoints

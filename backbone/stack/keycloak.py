@@ -31,8 +31,10 @@ REALM = "backbone"
 REGISTRY_CLIENT = "registry-api"
 BOOTSTRAP_ADMIN = "bootstrap-admin"
 ROLE_ADMIN, ROLE_DEVELOPER, ROLE_READONLY = "sr-admin", "sr-developer", "sr-readonly"
-# What `kc.sh build` bakes in; `start --optimized` then starts without re-augmenting.
-BUILD_OPTIONS = ("--db=dev-mem", "--health-enabled=true")
+# What `kc.sh build` bakes in; `start --optimized` then starts without re-augmenting. A local
+# cache: production mode would otherwise look for cluster peers (and bind a port on every
+# interface for them).
+BUILD_OPTIONS = ("--db=dev-mem", "--health-enabled=true", "--cache=local")
 MARKER = "kc.sh"
 
 

@@ -31,10 +31,8 @@ REALM = "backbone"
 REGISTRY_CLIENT = "registry-api"
 BOOTSTRAP_ADMIN = "bootstrap-admin"
 ROLE_ADMIN, ROLE_DEVELOPER, ROLE_READONLY = "sr-admin", "sr-developer", "sr-readonly"
-# What `kc.sh build` bakes in; `start --optimized` then starts without re-augmenting. A local
-# cache: production mode would otherwise look for cluster peers (and bind a port on every
-# interface for them).
-BUILD_OPTIONS = ("--db=dev-mem", "--health-enabled=true", "--cache=local")
+# What `kc.sh build` bakes in; `start --optimized` then starts without re-augmenting.
+BUILD_OPTIONS = ("--db=dev-mem", "--health-enabled=true")
 MARKER = "kc.sh"
 
 
@@ -62,6 +60,9 @@ def start_command(lib_dir: Path, port: int, management_port: int) -> list[str]:
         str(home(lib_dir) / "bin" / "kc.sh"), "start", "--optimized",
         "--http-enabled=true", "--http-host=127.0.0.1", f"--http-port={port}",
         f"--http-management-port={management_port}", "--hostname-strict=false",
+        # one node: production mode would otherwise look for cluster peers (and bind a port on
+        # every interface for them)
+        "--cache=local",
     ]
 
 

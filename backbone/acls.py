@@ -10,8 +10,6 @@ the exact Kafka ACL bindings each principal needs, and nothing else:
   CREATE / READ / WRITE / DESCRIBE / DESCRIBE_CONFIGS on its own internal topics (Quix's
   ``changelog__<group>--`` and ``repartition__<group>--`` prefixes); DESCRIBE_CONFIGS on its
   inputs and outputs, which Quix inspects to size those internal topics;
-- a sink (``backbone sink iceberg``): READ + DESCRIBE on every canonical (Avro) topic, which it
-  writes into tables by default, and WRITE on its dead-letter topic;
 - the operator (``backbone dlq``): what the catalog gives "backbone dlq" / "operators";
 - the admin is a super user of the cluster (``super.users``) and gets no ACLs.
 
@@ -26,7 +24,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, SINKS, Topic, ValueFormat
+from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, SINKS, Topic
 
 ADMIN = "admin"
 OPERATOR = "operator"
@@ -123,10 +121,6 @@ def plan(catalog: Iterable[Topic] = CATALOG, *, topic_prefix: str = "",
                 grant(principal, "TOPIC", "LITERAL", name, "READ", "DESCRIBE")
                 if principal in PROCESSORS:
                     grant(principal, "TOPIC", "LITERAL", name, "DESCRIBE_CONFIGS")
-        if topic.value_format is ValueFormat.AVRO:
-            for sink in SINKS:
-                # the catalog does not list the sink per topic: it takes every canonical one
-                grant(sink, "TOPIC", "LITERAL", name, "READ", "DESCRIBE")
     for connector in CONNECTORS:
         grant(connector, "GROUP", "PREFIXED", OFFSETS_READER_GROUP_PREFIX, "READ")
     grant(OPERATOR, "GROUP", "PREFIXED", OPERATOR_GROUP_PREFIX, "READ")

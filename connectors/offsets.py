@@ -103,6 +103,21 @@ class KafkaOffsetStore:
         if isinstance(decoded, dict):
             self._offsets[text] = decoded
 
+    def stored(self, connector: str) -> list[tuple[dict[str, Any], SourceOffset]]:
+        """Every partition of ``connector`` with its offset (a task that finds its partitions
+        in the store itself: the tracking poller's shipments)."""
+        prefix = f"[{json.dumps(connector)},"
+        found: list[tuple[dict[str, Any], SourceOffset]] = []
+        for key, offset in self._offsets.items():
+            if key.startswith(prefix):
+                try:
+                    partition = json.loads(key)[1]
+                except (ValueError, IndexError):
+                    continue
+                if isinstance(partition, dict):
+                    found.append((partition, offset))
+        return found
+
     def offset(self, connector: str, partition: SourcePartition) -> SourceOffset | None:
         """The last stored offset of ``partition`` (inclusive: resume after it)."""
         return self._offsets.get(offset_key(connector, partition))

@@ -202,10 +202,12 @@ class SourceRunner:
                 failures.append(error.str())
 
         self.log(f"{self.connector.name}: dead letter: {letter.reason}")
+        # a key may hold a file name that is not UTF-8 (os.fsdecode's surrogate escapes)
+        key = None if letter.key is None else letter.key.encode("utf-8", "backslashreplace")
         while True:
             try:
                 self.dead_letters.produce(
-                    self.connector.dead_letter_topic, key=letter.key, value=letter.value,
+                    self.connector.dead_letter_topic, key=key, value=letter.value,
                     headers=dead_letter_headers(self.connector.name, record),
                     on_delivery=on_delivery)
                 break
@@ -283,7 +285,9 @@ def dead_letter_headers(connector: str, record: SourceRecord) -> list[tuple[str,
         "source_offset": _json(record.source_offset),
         **{name: value for name, value in letter.where.items()},
     }
-    return [(DLQ_PREFIX + name, str(value).encode()) for name, value in values.items()]
+    # backslashreplace: a reason may quote source text with a lone surrogate in it
+    return [(DLQ_PREFIX + name, str(value).encode("utf-8", "backslashreplace"))
+            for name, value in values.items()]
 
 
 def _json(value: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from backbone.cli import context
 from backbone.cli.exits import OK, PARTIAL, UNUSABLE, fail
 from backbone.errors import BackboneError, PublishError
-from backbone.events import model_for
+from backbone.events import Event, model_for
 from backbone.kafka import consumer_config
 from backbone.serde import AvroSerde
 from backbone.settings import load_settings
@@ -138,12 +138,11 @@ def publish(
             if not line.strip():
                 continue
             try:
-                # bytes: json.loads decodes them, so a line that is not UTF-8 is one bad line
-                event = model_for(entry.record).from_json_dict(json.loads(line))
+                event = event_of_line(entry.record, line)
                 futures.append((number, publisher.publish(event, topic=entry)))
-            except (ValueError, ValidationError, BackboneError, RecursionError) as error:
+            except BAD_LINE as error:
                 rejected += 1
-                print(f"backbone: {source_name} line {number}: {_reason(error)}",
+                print(f"backbone: {source_name} line {number}: {bad_line_reason(error)}",
                       file=sys.stderr)
         publisher.flush()
     published = 0
@@ -159,7 +158,22 @@ def publish(
     raise typer.Exit(OK if rejected == 0 else PARTIAL if published else UNUSABLE)
 
 
-def _reason(error: Exception) -> str:
+# What reading a line or publishing its event raises for a line that is wrong (json's own
+# depth guard raises RecursionError: one stack frame per nesting level)
+BAD_LINE = (ValueError, ValidationError, BackboneError, RecursionError)
+
+
+def event_of_line(record: str, line: bytes) -> Event:
+    """The canonical ``record`` event of one JSON line as ``tail`` prints it; BAD_LINE errors.
+
+    Bytes: json.loads decodes them, so a line that is not UTF-8 is one bad line, not the end
+    of the file.
+    """
+    return model_for(record).from_json_dict(json.loads(line))
+
+
+def bad_line_reason(error: Exception) -> str:
+    """What `publish` prints for a bad line after "<file> line <n>: "."""
     if isinstance(error, ValidationError):
         details = []
         for detail in error.errors()[:3]:

@@ -114,6 +114,7 @@ class AsnItem(CanonicalRecord):
     ordered_qty: Quantity | None = None
     line_status_raw: str | None = None
     lots: tuple[Lot, ...] = ()
+    weight: Quantity | None = None
 
 
 class AsnOrder(CanonicalRecord):
@@ -126,6 +127,9 @@ class AsnOrder(CanonicalRecord):
     po_date: date | None = None
     handling_units: tuple[HandlingUnit, ...] = ()
     items: tuple[AsnItem, ...] = ()
+    carrier: CarrierRef | None = None
+    lading_quantity: Quantity | None = None
+    gross_weight: Quantity | None = None
 
 
 class HierarchyNode(CanonicalRecord):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backbone import acls
-from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, SINKS, Topic, ValueFormat
+from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, Topic, ValueFormat
 
 
 def _topic_ops(plan: list[acls.Binding], principal: str, topic: str) -> set[str]:
@@ -26,8 +26,6 @@ def test_every_produced_and_consumed_pair_has_exactly_its_topic_bindings() -> No
     for topic in CATALOG:
         writers = {p for party in topic.producers for p in acls.roles_of(party, topic.name)}
         readers = {p for party in topic.consumers for p in acls.roles_of(party, topic.name)}
-        if topic.value_format is ValueFormat.AVRO:
-            readers |= set(SINKS)  # a sink takes every canonical topic
         for principal in principals:
             expected = set()
             if principal in writers:

@@ -16,13 +16,9 @@ from backbone.cli.context import endpoints, serde
 from backbone.cli.exits import fail
 from backbone.settings import Settings, load_settings
 from processors.api import ProcessorTopics, processor, processor_names
-from processors.engine import (
-    EngineOptions,
-    ProcessorLogic,
-    ProcessorMetrics,
-    build_application,
-    run,
-)
+from processors.engine import EngineOptions, build_application, run
+from processors.metrics import ProcessorMetrics
+from processors.step import ProcessorLogic
 
 
 def logic_for(name: str, settings: Settings) -> ProcessorLogic:

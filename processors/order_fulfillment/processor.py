@@ -9,9 +9,10 @@ from typing import Any
 from backbone.events import Event
 from backbone.settings import Settings
 from processors.api import processor
-from processors.engine import ProcessorLogic
 from processors.order_fulfillment.logic import route
+from processors.order_fulfillment.metrics import ack_sla_metrics
 from processors.order_fulfillment.state import FulfillmentRules, apply
+from processors.step import ProcessorLogic
 
 SPEC = processor("order-fulfillment")
 STATUS_TOPIC = "procurement.order-line-status.v1"
@@ -28,4 +29,4 @@ def rules_from(settings: Settings) -> FulfillmentRules:
 
 
 def logic(rules: FulfillmentRules) -> ProcessorLogic:
-    return ProcessorLogic(SPEC, partial(handle, rules), route)
+    return ProcessorLogic(SPEC, partial(handle, rules), route, ack_sla_metrics)

@@ -21,9 +21,9 @@ from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from backbone.topics import Topic
 from processors.api import processor
-from processors.engine import ProcessorLogic
 from processors.shipment_status.mapping import StatusMappings, load_mappings
 from processors.shipment_status.state import ShipmentMemory, apply
+from processors.step import ProcessorLogic
 
 SPEC = processor("shipment-status")
 STATUS_TOPIC = "logistics.shipment-status.v1"

@@ -10,7 +10,7 @@ from backbone.events import Event
 from backbone.events.inventory import InventoryDiscrepancy
 from backbone.settings import Settings
 from processors.api import processor
-from processors.engine import ProcessorLogic
+from processors.step import ProcessorLogic
 from processors.stock_reconciliation.logic import route
 from processors.stock_reconciliation.state import ReconciliationRules, apply
 

@@ -21,8 +21,9 @@ from backbone.events import Event
 from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from processors.api import ProcessorSpec, ProcessorTopics
-from processors.engine import EngineOptions, ProcessorLogic, build_application, run
+from processors.engine import EngineOptions, build_application, run
 from processors.retry import RetryPolicy
+from processors.step import ProcessorLogic
 
 E = TypeVar("E", bound=Event)
 

@@ -197,7 +197,7 @@ def processor_rate(bootstrap: str, registry_url: str, topics: ProcessorTopics,
     """Events/s of shipment_status draining ``count`` waiting events (exactly-once)."""
     with tempfile.TemporaryDirectory(prefix="bench-processor-") as state_dir, \
             SchemaRegistry(registry_url) as registry:
-        clock = HandleClock(shipment_status.logic(shipment_status.current_mappings()))
+        clock = HandleClock(shipment_status.logic(load_settings()))
         app, _ = build_application(
             clock.logic, AvroSerde(registry),
             engine_options(bootstrap, topics, Path(state_dir), **commit_policy))

@@ -49,8 +49,8 @@ from quixstreams.models.serializers import Serializer
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import quix_adapter, retry
-from processors.api import ProcessorSpec, ProcessorTopics
 from processors.metrics import ProcessorMetrics
+from processors.spec import ProcessorSpec, ProcessorTopics
 from processors.step import Emit, Envelope, ProcessorLogic, RecordStep
 
 STREAM_ID = "inputs"

@@ -32,9 +32,9 @@ from backbone.events import Event
 from backbone.headers import CORRELATION_ID, child_traceparent
 from backbone.serde import AvroSerde
 from processors import retry
-from processors.api import ProcessorSpec, ProcessorTopics
 from processors.dead_letters import dead_letter_record, now_ms
 from processors.metrics import OutputMetrics, ProcessorMetrics
+from processors.spec import ProcessorSpec, ProcessorTopics
 
 log = logging.getLogger(__name__)
 

@@ -462,7 +462,7 @@ def replay_command(
 def _dry_run(loaded: Loaded, spec: ProcessorSpec, json_output: bool) -> None:
     with SchemaRegistry(endpoints(loaded.settings).registry_url) as registry:
         serde = AvroSerde(registry, max_message_bytes=loaded.settings.max_message_bytes)
-        predictions = predict(loaded.letters, spec, serde, loaded.names)
+        predictions = predict(loaded.letters, spec, serde, loaded.names, loaded.settings)
     if json_output:
         for p in predictions:
             print(json.dumps({"coordinates": p.letter.coordinates, "succeeds": p.succeeds,

@@ -36,8 +36,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from backbone.errors import BackboneError, categorize
 from backbone.headers import TRACEPARENT, child_traceparent
 from backbone.serde import AvroSerde
+from backbone.settings import Settings
 from processors import dead_letters as dl
-from processors.api import ProcessorSpec, ProcessorTopics
+from processors.api import ProcessorSpec, ProcessorTopics, check
 from processors.dlq.audit import Coordinates, Ledger
 from processors.dlq.reading import read_topics
 
@@ -114,16 +115,17 @@ class Prediction:
 
 def predict(
     letters: Iterable[dl.DeadLetter], spec: ProcessorSpec, serde: AvroSerde,
-    topics: ProcessorTopics,
+    topics: ProcessorTopics, settings: Settings,
 ) -> list[Prediction]:
-    """Run each dead letter through the processor's current check; nothing is produced."""
+    """Run each dead letter through the processor's current check, with the settings
+    ``backbone process`` runs with; nothing is produced."""
     result = []
     for letter in letters:
         if not letter.original_topic:
             result.append(Prediction(letter, False, "no original topic in its headers"))
             continue
         try:
-            spec.check(letter.original_topic, letter.value, serde, topics=topics)
+            check(spec, letter.original_topic, letter.value, serde, settings, topics=topics)
         except BackboneError as error:
             result.append(Prediction(letter, False, f"{categorize(error).value}: {error}"))
         except Exception as error:  # the check is the processor's code; report, don't crash

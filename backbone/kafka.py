@@ -1,8 +1,8 @@
-"""Kafka adapters of the kernel: client configs and aligning the cluster with the catalog."""
+"""Kafka adapters of the kernel: clients from backbone.clients, and aligning the cluster with
+the catalog."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,34 +17,17 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from backbone.clients import KafkaClients
 from backbone.topics import Topic
 
 
-def admin_client(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "logger": _quiet()})
+def admin_client(kafka: KafkaClients | str) -> AdminClient:
+    return AdminClient(KafkaClients.of(kafka).admin())
 
 
-def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> dict[str, Any]:
-    """The librdkafka settings of every backbone consumer."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "group.id": group_id,
-        # Offsets are committed after processing, never before.
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        # Never read what an aborted transaction wrote.
-        "isolation.level": "read_committed",
-        **overrides,
-    }
-
-
-def _quiet() -> logging.Logger:
-    # librdkafka reports each refused connection; our callers turn failures into messages.
-    logger = logging.getLogger("backbone.kafka")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-        logger.propagate = False
-    return logger
+def consumer_config(kafka: KafkaClients | str, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """The librdkafka settings of every backbone consumer (see KafkaClients.consumer)."""
+    return KafkaClients.of(kafka).consumer(group_id, **overrides)
 
 
 @dataclass(frozen=True)

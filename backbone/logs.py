@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from backbone.clients import redact
+
 _CONTEXT: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
     "backbone_log_context", default={}  # noqa: B039 - never mutated, only replaced
 )
@@ -56,13 +58,20 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value if isinstance(value, str | int | float | bool) else str(value)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        return redact(json.dumps(line, ensure_ascii=False))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Plain text lines with every configured secret hidden."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def configure(level: str = "INFO", json_lines: bool = True) -> None:
     """Send backbone's logs to stderr, as JSON lines or plain text (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+    handler.setFormatter(JsonFormatter() if json_lines else RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -10,13 +10,22 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from backbone.errors import TransientError
 
+if TYPE_CHECKING:
+    from backbone.clients import RegistryAuth
+
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+_AUTH_HINT = {
+    401: "(unauthenticated): check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO or "
+         "BACKBONE_REGISTRY_BEARER_TOKEN[_FILE]",
+    403: "(forbidden): these credentials lack the role for this call (a read-only client "
+         "cannot register schemas)",
+}
 
 
 class RegistryError(RuntimeError):
@@ -27,12 +36,20 @@ class RegistryError(RuntimeError):
         self.status = status
 
 
+class RegistryAuthError(RegistryError):
+    """The registry refused our credentials (401) or their rights (403): a configuration
+    problem of this process, never a fault of the record in hand (so never a dead letter)."""
+
+
 class SchemaRegistry:
     """One registry at ``url``; caches schemas by id and ids by subject."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0, subject_refresh_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 10.0, subject_refresh_s: float = 30.0,
+                 *, auth: RegistryAuth | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout_s, headers={"Content-Type": CONTENT_TYPE})
+        options = auth.httpx_options() if auth is not None else {}
+        headers = {"Content-Type": CONTENT_TYPE, **options.pop("headers", {})}
+        self._http = httpx.Client(timeout=timeout_s, headers=headers, **options)
         self._schemas: dict[int, str] = {}
         self._subject_ids: dict[str, tuple[float, frozenset[int]]] = {}
         self._subject_refresh_s = subject_refresh_s
@@ -141,6 +158,12 @@ class SchemaRegistry:
                 raise TransientError(
                     f"schema registry {self.url} failed {method} {path}: "
                     f"{response.status_code} {detail}"
+                )
+            if response.status_code in (401, 403):
+                raise RegistryAuthError(
+                    f"schema registry {self.url} refused {method} {path} with "
+                    f"{response.status_code} {_AUTH_HINT[response.status_code]}",
+                    response.status_code,
                 )
             raise RegistryError(
                 f"schema registry refused {method} {path}: {response.status_code} {detail}",

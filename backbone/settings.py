@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +39,76 @@ class Settings(BaseSettings):
         description="Confluent-compatible registry URL (Apicurio: .../apis/ccompat/v7).",
     )
 
+    # --- Client security (backbone/clients.py; every Kafka and registry client) ---
+    kafka_config: Path | None = Field(
+        default=None,
+        description="client.properties-style file of librdkafka keys (as kcat -F takes), merged "
+        "under the typed settings below; schema.registry.* / basic.auth.* keys go to the registry.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
+        Field(default=None, description="PLAINTEXT, SSL (TLS, mTLS with a client certificate), "
+              "SASL_PLAINTEXT or SASL_SSL. Unset: the properties file's, else PLAINTEXT.")
+    )
+    kafka_sasl_mechanism: (
+        Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"] | None
+    ) = Field(default=None, description="SASL mechanism (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN, "
+              "OAUTHBEARER with OIDC client credentials).")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_sasl_password_file: Path | None = Field(
+        default=None, description="File holding the SASL password (a mounted Kubernetes secret)."
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="PEM file of the CA(s) that signed the brokers' certificates."
+    )
+    kafka_ssl_certificate_location: Path | None = Field(
+        default=None, description="PEM client certificate (mTLS)."
+    )
+    kafka_ssl_key_location: Path | None = Field(
+        default=None, description="PEM private key of the client certificate (mTLS)."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted client key."
+    )
+    kafka_oauth_token_endpoint_url: str | None = Field(
+        default=None, description="OAUTHBEARER: the OIDC token endpoint (client credentials)."
+    )
+    kafka_oauth_client_id: str | None = Field(default=None, description="OAUTHBEARER client id.")
+    kafka_oauth_client_secret: SecretStr | None = Field(
+        default=None, description="OAUTHBEARER client secret."
+    )
+    kafka_oauth_client_secret_file: Path | None = Field(
+        default=None, description="File holding the OAUTHBEARER client secret."
+    )
+    kafka_oauth_scope: str | None = Field(default=None, description="OAUTHBEARER scope.")
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "BACKBONE_REGISTRY_BASIC_AUTH_USER_INFO"
+        ),
+        description="Registry HTTP basic auth, <user>:<password> (Confluent's convention).",
+    )
+    registry_basic_auth_user_info_file: Path | None = Field(
+        default=None, description="File holding <user>:<password> for the registry."
+    )
+    registry_bearer_token: SecretStr | None = Field(
+        default=None, description="Registry bearer token (instead of basic auth)."
+    )
+    registry_bearer_token_file: Path | None = Field(
+        default=None,
+        description="File holding the registry bearer token (re-read when it changes).",
+    )
+    registry_ca_location: Path | None = Field(
+        default=None, description="PEM CA file to verify the registry's TLS certificate."
+    )
+    registry_certificate_location: Path | None = Field(
+        default=None, description="PEM client certificate for the registry (mTLS)."
+    )
+    registry_key_location: Path | None = Field(
+        default=None, description="PEM private key of the registry client certificate."
+    )
+    # --- end client security ---
+
     # The local stack (backbone stack up | down | status).
     state_dir: Path = Field(default=Path(".backbone"), description="Local stack data and logs.")
     lib_dir: Path | None = Field(
@@ -49,6 +119,11 @@ class Settings(BaseSettings):
     registry_port: int = Field(default=8081, description="Local registry's HTTP port.")
     registry_management_port: int = Field(
         default=9001, description="Local registry's health/management port."
+    )
+    secure_port_base: int = Field(
+        default=9190,
+        description="`stack up --secure`: first of its seven ports (SASL_SSL, mTLS, controller, "
+        "registry HTTPS, registry management, Keycloak, Keycloak management); 0: free ports.",
     )
     java_home: Path | None = Field(
         default=None, description="JDK to run the stack with (Apicurio 3.3 needs Java 21+)."
@@ -162,7 +237,132 @@ class Settings(BaseSettings):
     webhook_delivery_timeout_ms: int = Field(
         default=5_000, description="Kafka delivery timeout of a webhook (503 beyond it)."
     )
+    # Each webhook source's own secret; a source without one falls back to the Standard
+    # Webhooks secret above (generic senders). Several space-separated values during a rotation.
+    webhook_secret_easypost: SecretStr | None = Field(
+        default=None,
+        description="EasyPost webhook secret (X-Hmac-Signature: hmac-sha256-hex=...); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_aftership: SecretStr | None = Field(
+        default=None,
+        description="AfterShip webhook secret (aftership-hmac-sha256 header); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_shippo: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/shippo.",
+    )
+    webhook_secret_ups: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/ups.",
+    )
+    webhook_secret_fedex: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/fedex.",
+    )
+    webhook_secret_usps: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/usps.",
+    )
+    webhook_shipengine_jwks_url: str = Field(
+        default="", description="ShipEngine's published signing keys (JWKS), e.g. "
+        "https://api.shipengine.com/jwks; set to accept /webhooks/shipengine.",
+    )
+    webhook_jwks_refresh_s: float = Field(
+        default=60.0, description="Least time between two fetches of a JWKS (an unknown key id "
+        "triggers one).",
+    )
+    # The tracking poller (connectors/carrier_tracking): each carrier's REST tracking API.
+    # A carrier without credentials is not polled.
+    tracking_ups_client_id: str = Field(default="", description="UPS OAuth client id.")
+    tracking_ups_client_secret: SecretStr | None = Field(
+        default=None, description="UPS OAuth client secret.")
+    tracking_ups_base_url: str = Field(
+        default="https://onlinetools.ups.com", description="UPS API base (CIE: "
+        "https://wwwcie.ups.com)."
+    )
+    tracking_fedex_client_id: str = Field(default="", description="FedEx API key (OAuth client "
+                                          "id).")
+    tracking_fedex_client_secret: SecretStr | None = Field(
+        default=None, description="FedEx secret key (OAuth client secret).")
+    tracking_fedex_base_url: str = Field(
+        default="https://apis.fedex.com", description="FedEx API base (sandbox: "
+        "https://apis-sandbox.fedex.com)."
+    )
+    tracking_usps_client_id: str = Field(default="", description="USPS OAuth consumer key.")
+    tracking_usps_client_secret: SecretStr | None = Field(
+        default=None, description="USPS OAuth consumer secret.")
+    tracking_usps_base_url: str = Field(
+        default="https://apis.usps.com", description="USPS API base (testing: "
+        "https://apis-tem.usps.com)."
+    )
+    tracking_dhl_api_key: SecretStr | None = Field(
+        default=None, description="DHL Shipment Tracking - Unified API key (DHL-API-Key).")
+    tracking_dhl_base_url: str = Field(
+        default="https://api-eu.dhl.com", description="DHL API base."
+    )
+    tracking_interval_s: float = Field(
+        default=14_400.0, description="Seconds between polls of a shipment in transit.")
+    tracking_near_delivery_interval_s: float = Field(
+        default=1_800.0, description="Seconds between polls once out for delivery (or at a "
+        "pickup point, or after a failed attempt).")
+    tracking_pre_transit_interval_s: float = Field(
+        default=21_600.0, description="Seconds between polls before the carrier's first scan "
+        "(also after a not-found answer).")
+    tracking_max_age_days: float = Field(
+        default=30.0, description="Stop polling a shipment this long after it was first seen.")
+    tracking_min_request_gap_s: float = Field(
+        default=0.2, description="Least time between two requests to one carrier (spreads the "
+        "load).")
+    tracking_daily_quota: dict[str, int] = Field(
+        default_factory=dict, description='Requests per UTC day per carrier, JSON: {"ups": '
+        '25000}; unlisted carriers: no quota.')
+    tracking_backoff_max_s: float = Field(
+        default=3_600.0, description="Longest back-off of a shipment after 5xx or network "
+        "errors (doubles from 30 s).")
+    tracking_request_timeout_s: float = Field(
+        default=15.0, description="Timeout of one tracking or token request.")
     # --- end carrier tracking intake ---
+
+    # --- Analysts' tables (sinks/iceberg, backbone sink iceberg, backbone query) ---
+    iceberg_catalog: str | None = Field(
+        default=None,
+        description="Iceberg catalog: sqlite:///file.db or postgresql://... (SQL catalog), "
+        "http(s)://... (REST catalog). Unset: SQLite in <state_dir>/iceberg/catalog.db.",
+    )
+    iceberg_warehouse: str | None = Field(
+        default=None,
+        description="Where data files go: a folder, or s3://bucket/prefix (credentials from "
+        "the AWS environment or the catalog properties). Unset: <state_dir>/iceberg/warehouse.",
+    )
+    iceberg_catalog_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description='More pyiceberg catalog properties, JSON: {"s3.endpoint": '
+        '"http://minio:9000", "s3.region": "eu-west-1"}.',
+    )
+    iceberg_catalog_token: SecretStr | None = Field(
+        default=None, description="Bearer token for a REST catalog."
+    )
+    iceberg_catalog_credential: SecretStr | None = Field(
+        default=None, description="OAuth2 client credentials <id>:<secret> for a REST catalog."
+    )
+    iceberg_namespace: str = Field(default="backbone", description="Namespace of the tables.")
+    iceberg_commit_interval_s: float = Field(
+        default=10.0,
+        description="Seconds between sink commits (one Iceberg snapshot per table with rows); "
+        "fewer, larger files when higher.",
+    )
+    iceberg_max_batch_rows: int = Field(
+        default=100_000, description="Rows buffered before the sink commits early (memory bound)."
+    )
+    iceberg_topic_prefix: str | None = Field(
+        default=None,
+        description="Sink <prefix>.<catalog name> topics instead of the catalog's own (tests, "
+        "staging); the dead-letter topic is prefixed too.",
+    )
+    iceberg_pause_before_commit: Path | None = Field(
+        default=None,
+        description="Test hook: after writing a commit's files, create this file and wait "
+        "(a crash test SIGKILLs the sink there). Never set in production.",
+    )
+    # --- end analysts' tables ---
 
     @property
     def resolved_lib_dir(self) -> Path:

@@ -86,7 +86,8 @@ def _shipment(name: str, record: str, description: str, producers: tuple[str, ..
 
 
 PROCESSORS = ("shipment-status", "order-fulfillment", "stock-reconciliation")
-CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks")
+CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks", "carrier-tracking")
+SINKS = ("iceberg-sink",)
 
 
 def _error_topics(owner: str) -> tuple[Topic, Topic]:
@@ -94,7 +95,8 @@ def _error_topics(owner: str) -> tuple[Topic, Topic]:
         f"{owner}.retry.v1",
         f"Records {owner} will try again (transient failures, operator replays).",
         ValueFormat.BYTES, partitions=3, retention_ms=7 * DAY_MS,
-        producers=(owner, "backbone dlq replay"), consumers=(owner,),
+        # replay reads it too: a killed replay run is recovered from what it already wrote
+        producers=(owner, "backbone dlq replay"), consumers=(owner, "backbone dlq replay"),
     )
     dlq = Topic(
         f"{owner}.dlq.v1",
@@ -158,6 +160,8 @@ CATALOG: tuple[Topic, ...] = (
     *(topic for owner in PROCESSORS for topic in _error_topics(owner)),
     # Connectors have nothing to retry from Kafka (their source is the retry): dead letters only.
     *(_error_topics(owner)[1] for owner in CONNECTORS),
+    # What the sink cannot turn into a row will not turn into one on a second try: no retry.
+    *(_error_topics(owner)[1] for owner in SINKS),
 )
 
 _BY_NAME = {topic.name: topic for topic in CATALOG}

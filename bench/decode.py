@@ -13,7 +13,6 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from backbone.registry import SchemaRegistry
 from backbone.samples import sample_shipment_milestone
 from backbone.serde import AvroSerde
 from backbone.topics import topic
@@ -36,7 +35,7 @@ def run() -> list[dict[str, Any]]:
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     where = endpoints()
-    registry = SchemaRegistry(where.registry_url)
+    registry = where.registry()
     serde = AvroSerde(registry)
     private = replace(topic("logistics.shipment-milestone.raw.v1"),
                       name=f"bench.decode.{uuid.uuid4().hex[:8]}")

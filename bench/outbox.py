@@ -39,7 +39,6 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import NewTopic
 
 from backbone.kafka import admin_client
-from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from backbone.stack import StackError
 from backbone.stack.postgres import LocalPostgres
@@ -210,7 +209,7 @@ def relay(url: str, bootstrap: str, serde: AvroSerde) -> float:
     store.load()
     connector = ErpOutboxConnector(url, dead_letter_topic=topics["dead_letters"])
     with EventPublisher(bootstrap, serde) as publisher:
-        summary = SourceRunner(connector, publisher, store, bootstrap_servers=bootstrap,
+        summary = SourceRunner(connector, publisher, store, kafka=bootstrap,
                                routes=routes, batch_size=BATCH,
                                log=lambda _text: None).run(once=True)
     elapsed = time.perf_counter() - started
@@ -334,7 +333,7 @@ def run() -> list[dict[str, Any]]:
     ours: list[float] = []
     plain: list[float] = []
     mapped: list[float] = []
-    with databases() as found, SchemaRegistry(where.registry_url) as registry:
+    with databases() as found, where.registry() as registry:
         serde = AvroSerde(registry)
         for _ in range(ROUNDS):  # interleaved so machine drift hits all three alike; medians
             ours.append(measure(found, lambda url: relay(url, bootstrap, serde)))

@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from backbone import schemas
+from backbone.clients import KafkaClients
 from backbone.events import Event, ShipmentMilestone
 from backbone.kafka import admin_client
 from backbone.registry import SchemaRegistry
@@ -155,7 +156,8 @@ def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes | N
 
 
 def high_watermark(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    consumer = Consumer({
+        **KafkaClients.of(bootstrap).common(), "group.id": "bench-watermarks"})
     try:
         return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
     finally:
@@ -216,9 +218,10 @@ def plain_loop(bootstrap: str, source: str, target: str, output_id: int,
     """
     parsed = schemas.parsed(record_name)
     header = HEADER.pack(0, output_id)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest"})
-    producer = Producer({"bootstrap.servers": bootstrap})
+    consumer = Consumer({
+        **KafkaClients.of(bootstrap).common(), "group.id": f"plain-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest"})
+    producer = Producer(KafkaClients.of(bootstrap).common())
     consumer.subscribe([source])
     handled = 0
     first: float | None = None
@@ -279,7 +282,7 @@ class Observer(threading.Thread):
         self.seen: dict[bytes, float] = {}
         self.stop = threading.Event()
         self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": f"observer-{uuid.uuid4().hex}",
+            **KafkaClients.of(bootstrap).common(), "group.id": f"observer-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "enable.auto.commit": False, "fetch.wait.max.ms": 10,
         })
@@ -312,7 +315,7 @@ def p99_latency_ms(bootstrap: str, source: str, output: str, rows: list[tuple[st
     has joined its group and recovered its state).
     """
     warmup, load = rows[0], rows[1:]
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer(KafkaClients.of(bootstrap).common())
     produce_all(producer, source, [warmup])
     observer = Observer(bootstrap, output, LATENCY_PARTITIONS)
     observer.start()
@@ -382,11 +385,11 @@ def run() -> list[dict[str, Any]]:
     # which only the side that allocates enough to trigger one (ours: ~0.5 s a round) pays for;
     # `backbone process` freezes its start-up objects the same way
     gc.freeze()
-    with SchemaRegistry(where.registry_url) as registry:
+    with where.registry() as registry:
         serde = AvroSerde(registry)
         topics = processor_topics(bootstrap)
         rows = encoded(serde, topics, events[:EVENTS])
-        produce_all(Producer({"bootstrap.servers": bootstrap}), topics.name(RAW), rows)
+        produce_all(Producer(KafkaClients.of(bootstrap).common()), topics.name(RAW), rows)
         output_id = serde.schema_id(topics.topic(RAW))  # the loop re-encodes the same schema
         rates: dict[str, list[float]] = {name: [] for name in COMMIT_POLICIES}
         plain = []

@@ -17,7 +17,6 @@ from confluent_kafka import Producer
 
 from backbone import schemas
 from backbone.events import ShipmentMilestone
-from backbone.registry import SchemaRegistry
 from backbone.samples import sample_shipment_milestone
 from backbone.serde import AvroSerde
 from backbone.topics import topic
@@ -94,7 +93,7 @@ def _confluent_serializer(bootstrap: str, registry_url: str,
 def run() -> list[dict[str, Any]]:
     where = endpoints()
     events = [sample_shipment_milestone(seed=n) for n in range(EVENTS)]
-    registry = SchemaRegistry(where.registry_url)
+    registry = where.registry()
     serde = AvroSerde(registry)
     schema_id = serde.schema_id(topic("logistics.shipment-milestone.raw.v1"))
     ours, direct, wrapped = [], [], []

@@ -29,9 +29,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from backbone.clients import KafkaClients
 from backbone.errors import UnknownCodeError
 from backbone.kafka import admin_client
-from backbone.registry import SchemaRegistry
 from backbone.samples import sample_shipment_milestone
 from backbone.serde import AvroSerde
 from bench.common import endpoints, report, result
@@ -65,7 +65,7 @@ def _failure() -> UnknownCodeError:
 def write_dead_letters(bootstrap: str, topic: str, raw_topic: str,
                        values: list[tuple[str, bytes]]) -> None:
     """One dead letter per (key, value), as the shipment_status processor writes them."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer({**KafkaClients.of(bootstrap).common(), "enable.idempotence": True})
     error = _failure()
     failed_at = now_ms()
     for offset, (key, value) in enumerate(values):
@@ -107,9 +107,10 @@ def replay_rate(prefix: str, audit_topic: str, expected: int) -> float:
 
 def copy_rate(bootstrap: str, source: str, target: str) -> float:
     """Records/s of a raw copy: assign from the beginning, produce each record, flush."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"copy-{uuid.uuid4().hex}",
+    consumer = Consumer({
+        **KafkaClients.of(bootstrap).common(), "group.id": f"copy-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer(KafkaClients.of(bootstrap).common())
     started = time.perf_counter()
     partitions = consumer.list_topics(source, timeout=10).topics[source].partitions
     consumer.assign([TopicPartition(source, p, 0) for p in partitions])
@@ -143,7 +144,7 @@ def run() -> list[dict[str, Any]]:
     where = endpoints()
     bootstrap = where.bootstrap_servers
     events = [sample_shipment_milestone(seed=n) for n in range(LETTERS)]
-    with SchemaRegistry(where.registry_url) as registry:
+    with where.registry() as registry:
         serde = AvroSerde(registry)
         raw = ProcessorTopics().topic(RAW)
         values = [(raw.key_for(e) or "", serde.serialize(raw, e)) for e in events]

@@ -12,12 +12,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from backbone.clients import Endpoints
 from backbone.errors import BackboneError
 from backbone.events import InventoryDiscrepancy, OrderLineStatus, ShipmentStatus
 from backbone.kafka import consumer_config
-from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
-from backbone.stack import Endpoints
 from backbone.topics import CATALOG, ValueFormat, topic
 from processors.dead_letters import read_dead_letter
 
@@ -30,7 +29,7 @@ def _n(quantity: Decimal) -> str:
 
 
 def _consumer(endpoints: Endpoints) -> Consumer:
-    return Consumer(consumer_config(endpoints.bootstrap_servers,
+    return Consumer(consumer_config(endpoints.kafka,
                                     f"backbone-demo-summary-{uuid.uuid4().hex[:8]}"))
 
 
@@ -83,7 +82,7 @@ def _latest(endpoints: Endpoints, serde: AvroSerde, name: str) -> dict[bytes, An
 
 
 def print_summary(endpoints: Endpoints) -> None:
-    serde = AvroSerde(SchemaRegistry(endpoints.registry_url))
+    serde = AvroSerde(endpoints.registry())
 
     table = Table("topic", "records", title="Records per topic (including control records)")
     for name, count in _record_counts(endpoints):

@@ -35,7 +35,7 @@ def topics_for(name: str, settings: Settings) -> ProcessorTopics:
 def run_processor(name: str, until_idle: float | None, settings: Settings) -> None:
     spec = processor(name)
     logic = logic_for(name, settings)
-    options = EngineOptions.from_settings(settings, spec, endpoints(settings).bootstrap_servers,
+    options = EngineOptions.from_settings(settings, spec, endpoints(settings).kafka,
                                           topics=topics_for(name, settings))
     metrics = ProcessorMetrics()
     metrics.serve(settings.metrics_port)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from backbone import clients
 from backbone.errors import Category, categorize
 from backbone.headers import CORRELATION_ID
 
@@ -95,7 +96,9 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def redact(text: str) -> str:
-    """``text`` with anything that looks like a secret replaced by ``***``."""
+    """``text`` with anything that looks like a secret replaced by ``***``: every secret this
+    process was configured with (backbone.clients), then what has a secret's shape."""
+    text = clients.redact(text)
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text

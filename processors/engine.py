@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +45,10 @@ from typing import Any, Literal
 
 from confluent_kafka import TopicPartition
 from quixstreams import Application, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.serializers import Serializer
 
+from backbone.clients import KafkaClients
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import quix_adapter, retry
@@ -136,7 +139,7 @@ class IdleCommit:
 class EngineOptions:
     """How a processor process runs (from settings; tests override topics and groups)."""
 
-    bootstrap_servers: str
+    kafka: KafkaClients | str
     consumer_group: str
     state_dir: Path
     commit_interval_s: float = 1.0
@@ -147,10 +150,10 @@ class EngineOptions:
     loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
 
     @classmethod
-    def from_settings(cls, settings: Settings, spec: ProcessorSpec, bootstrap_servers: str,
+    def from_settings(cls, settings: Settings, spec: ProcessorSpec, kafka: KafkaClients | str,
                       **overrides: Any) -> EngineOptions:
         options = cls(
-            bootstrap_servers=bootstrap_servers,
+            kafka=kafka,
             consumer_group=f"{settings.processor_consumer_group_prefix}{spec.name}",
             state_dir=settings.processor_state_dir or settings.state_dir / "processors",
             commit_interval_s=settings.processor_commit_interval_s,
@@ -176,8 +179,14 @@ def build_application(
     topics = options.topics
     commit_policy = IdleCommit(options.idle_commit_s)
     app = Application(
-        broker_address=options.bootstrap_servers,
+        # the cluster and its security from the one place every client takes them
+        broker_address=ConnectionConfig.from_librdkafka_dict(
+            KafkaClients.of(options.kafka).common()),
         consumer_group=options.consumer_group,
+        # Quix would pick a bare random transactional id; prefixed with the group, a secured
+        # cluster can grant each processor its own ids only (backbone/acls.py)
+        producer_extra_config={
+            "transactional.id": f"{options.consumer_group}-{uuid.uuid4().hex}"},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

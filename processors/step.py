@@ -30,6 +30,7 @@ import orjson
 from backbone.errors import BackboneError, Category, categorize
 from backbone.events import Event
 from backbone.headers import CORRELATION_ID, child_traceparent
+from backbone.registry import RegistryAuthError
 from backbone.serde import AvroSerde
 from processors import retry
 from processors.dead_letters import dead_letter_record, now_ms
@@ -232,6 +233,9 @@ class RecordStep:
     def _failure(self, envelope: Envelope, source: str | BackboneError, error: BaseException,
                  stage: str) -> Emit:
         """A dead letter, or a retry for a transient failure with attempts left."""
+        if isinstance(error, RegistryAuthError):
+            # our credentials, not the record: stop with the registry's answer, file nothing
+            raise error
         category = categorize(error)
         attempt = retry.attempt_of(envelope.headers) + 1
         now = self.clock_ms()

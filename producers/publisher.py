@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from backbone import headers as event_headers
+from backbone.clients import KafkaClients
 from backbone.errors import PublishError
 from backbone.events import Event
 from backbone.serde import AvroSerde
@@ -41,18 +42,9 @@ class PublishHooks:
     on_failed: Callable[[str, str, BaseException], None] | None = None
 
 
-def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
-    """The librdkafka settings of every backbone producer."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        # No duplicates or reordering on internal retries; requires acks=all.
-        "enable.idempotence": True,
-        "acks": "all",
-        # Batch a little: canonical events arrive in bursts per source document.
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        **overrides,
-    }
+def producer_config(kafka: KafkaClients | str, **overrides: Any) -> dict[str, Any]:
+    """The librdkafka settings of every backbone producer (see KafkaClients.producer)."""
+    return KafkaClients.of(kafka).producer(**overrides)
 
 
 class EventPublisher:
@@ -60,7 +52,7 @@ class EventPublisher:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaClients | str,
         serde: AvroSerde,
         *,
         hooks: PublishHooks | None = None,
@@ -71,7 +63,7 @@ class EventPublisher:
         self.serde = serde
         self.hooks = hooks or PublishHooks()
         self.flush_timeout_s = flush_timeout_s
-        self._producer = producer or Producer(producer_config(bootstrap_servers, **config))
+        self._producer = producer or Producer(producer_config(kafka, **config))
 
     def __enter__(self) -> EventPublisher:
         return self

@@ -31,6 +31,8 @@ KERNEL: Mapping[str, tuple[str, str]] = {
     "topics": ("backbone.cli.topics:app", "Create/align the catalog's topics, or list them."),
     "schemas": ("backbone.cli.schemas:app",
                 "Offline FULL_TRANSITIVE gate against git history; register with the registry."),
+    "acls": ("backbone.cli.acls:app",
+             "Least-privilege ACLs per component, from the topic catalog: plan or apply."),
     "tail": ("backbone.cli.events:tail", "Decoded events of TOPIC as JSON lines."),
     "asyncapi": ("backbone.cli.asyncapi:asyncapi", "AsyncAPI 3.0 document of every topic."),
 }
@@ -130,4 +132,16 @@ def main() -> None:
     with contextlib.suppress(ImportError):
         import authlib.deprecate  # noqa: F401
     warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-    app()
+    try:
+        app()
+    except Exception as error:
+        # imported only now: the clients and the registry client are not free to import
+        from backbone.cli.exits import UNUSABLE
+        from backbone.clients import ClientConfigError, redact
+        from backbone.registry import RegistryAuthError
+
+        if not isinstance(error, RegistryAuthError | ClientConfigError):
+            raise
+        # our configuration or credentials, whichever command met them: one line, exit 2
+        print(f"backbone: {redact(str(error))}", file=sys.stderr)
+        raise SystemExit(UNUSABLE) from None

@@ -41,7 +41,7 @@ def tail(
     where = context.endpoints(settings)
     serde = context.serde(settings)
     consumer = Consumer(consumer_config(
-        where.bootstrap_servers, f"backbone-tail-{uuid.uuid4().hex[:8]}",
+        where.kafka, f"backbone-tail-{uuid.uuid4().hex[:8]}",
         **{"enable.partition.eof": False},
     ))
     try:

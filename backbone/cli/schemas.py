@@ -7,7 +7,7 @@ import typer
 from backbone import schemas
 from backbone.cli.context import endpoints
 from backbone.cli.exits import fail
-from backbone.registry import RegistryError, SchemaRegistry
+from backbone.registry import RegistryError
 from backbone.schema_gate import SchemaGateError, gate
 from backbone.topics import CATALOG
 
@@ -34,7 +34,7 @@ def check(
 @app.command()
 def register() -> None:
     """Register every catalog topic's schema and set its subject's compatibility mode."""
-    registry = SchemaRegistry(endpoints().registry_url)
+    registry = endpoints().registry()
     failed = 0
     for topic in CATALOG:
         if topic.record is None:

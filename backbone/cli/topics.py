@@ -17,7 +17,7 @@ app = typer.Typer(help="Create and inspect the catalog's topics.", no_args_is_he
 @app.command()
 def apply() -> None:
     """Create missing topics; grow partitions and align configs where Kafka allows."""
-    admin = admin_client(endpoints().bootstrap_servers)
+    admin = admin_client(endpoints().kafka)
     try:
         changes = apply_topics(admin, CATALOG)
     except Exception as error:  # KafkaException: the broker did not answer

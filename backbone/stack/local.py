@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from backbone.clients import Endpoints
 from backbone.settings import Settings
 from backbone.stack import processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -43,20 +44,6 @@ rootLogger.appenderRef.file.ref = FILE
 logger.started.name = kafka.server.KafkaRaftServer
 logger.started.level = INFO
 """
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where clients reach the stack."""
-
-    bootstrap_servers: str
-    registry_url: str
-
-    def env_lines(self) -> str:
-        return (
-            f"KAFKA_BOOTSTRAP_SERVERS={self.bootstrap_servers}\n"
-            f"SCHEMA_REGISTRY_URL={self.registry_url}\n"
-        )
 
 
 @dataclass(frozen=True)
@@ -212,9 +199,9 @@ class LocalStack:
         classpath = f"{kafka_lib(self.lib_dir)}/*"
         if not (data / "meta.properties").is_file():
             # Formatted once; later starts reuse the data (topics survive down/up).
-            result = _run_java(
+            result = run_java(
                 [str(java.executable), "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool",
-                 "format", "-t", _cluster_id(), "-c", str(properties)]
+                 "format", "-t", cluster_id(), "-c", str(properties)]
             )
             if result:
                 raise StackError(f"formatting Kafka storage in {data} failed:\n{result}")
@@ -349,14 +336,14 @@ auto.create.topics.enable=false
 """
 
 
-def _cluster_id() -> str:
+def cluster_id() -> str:
     while True:
         candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not candidate.startswith("-"):
             return candidate
 
 
-def _run_java(command: list[str]) -> str:
+def run_java(command: list[str]) -> str:
     result = subprocess.run(command, capture_output=True, text=True)
     return "" if result.returncode == 0 else (result.stdout + result.stderr)[-3000:]
 
@@ -368,7 +355,7 @@ def _kafka_answers(endpoints: Endpoints) -> bool:
     quiet = logging.getLogger("backbone.stack.probe")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    admin = AdminClient({"bootstrap.servers": endpoints.bootstrap_servers, "logger": quiet})
+    admin = AdminClient({**endpoints.kafka.admin(), "logger": quiet})
     try:
         admin.list_topics(timeout=2)
     except Exception:

@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from backbone.clients import KafkaClients
 from backbone.errors import PublishError
 from backbone.events import ShipmentMilestone
 from backbone.serde import AvroSerde
@@ -72,13 +73,13 @@ class Archived:
 class IntakePublisher:
     """Archives webhook bodies and publishes their events; ``close()`` stops it (bounded flush)."""
 
-    def __init__(self, bootstrap_servers: str, serde: AvroSerde, *, delivery_timeout_ms: int,
+    def __init__(self, kafka: KafkaClients | str, serde: AvroSerde, *, delivery_timeout_ms: int,
                  topics: IntakeTopics | None = None, flush_timeout_s: float = 10.0,
                  **config: Any) -> None:
         self.topics = topics or IntakeTopics()
         self.delivery_timeout_s = delivery_timeout_ms / 1000
         self._producer = Producer(producer_config(
-            bootstrap_servers,
+            kafka,
             # A sender waits on our answer: fail a delivery in seconds, then answer 503.
             **{"message.timeout.ms": delivery_timeout_ms,
                # One webhook's archive and events are waited on at once; batching only adds
@@ -86,7 +87,7 @@ class IntakePublisher:
                "linger.ms": 1,
                "logger": logging.getLogger(f"{__name__}.librdkafka"),
                **config}))
-        self._events = EventPublisher(bootstrap_servers, serde, producer=self._producer,
+        self._events = EventPublisher(kafka, serde, producer=self._producer,
                                       flush_timeout_s=flush_timeout_s)
         self._stopping = threading.Event()
         self._reports = threading.Thread(target=self._serve_reports, daemon=True,

@@ -90,7 +90,7 @@ def ingest(
         serve(metrics.registry, settings.metrics_port)
         hooks = PublishHooks(on_delivered=lambda d, s: metrics.delivered(d.topic, s),
                              on_failed=lambda topic, _event_id, _error: metrics.failed(topic))
-        publisher = EventPublisher(where.bootstrap_servers, serde(settings), hooks=hooks,
+        publisher = EventPublisher(where.kafka, serde(settings), hooks=hooks,
                                    flush_timeout_s=settings.publish_flush_timeout_s)
 
         def settled(outcome: FileOutcome) -> None:
@@ -98,7 +98,7 @@ def ingest(
             if not outcome.quarantined:
                 metrics.offsets_committed()
 
-        inbox_loop = EdiInbox(inbox, publisher, DeadLetters(where.bootstrap_servers, dlq_topic),
+        inbox_loop = EdiInbox(inbox, publisher, DeadLetters(where.kafka, dlq_topic),
                               outbound=outbound, state_dir=state_dir,
                               flush_timeout_s=settings.publish_flush_timeout_s, log=_err,
                               on_file=settled)

@@ -29,8 +29,8 @@ from rich.table import Column, Table
 
 from backbone.cli.context import endpoints
 from backbone.cli.exits import PARTIAL, fail
+from backbone.clients import Endpoints, KafkaClients
 from backbone.headers import as_dict
-from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from backbone.settings import Settings, load_settings
 from backbone.topics import CATALOG
@@ -75,7 +75,7 @@ class Loaded:
     """The dead letters a command works on, and what it read them from."""
 
     settings: Settings
-    bootstrap: str
+    kafka: KafkaClients
     selection: Selection
     topics: list[str]
     partitions: dict[str, int]
@@ -117,8 +117,8 @@ def _load(processor_name: str | None, topic: list[str] | None, category: list[st
     selection = _selection(processor_name, category, since, until, key, offsets)
     names = _names(processor_name, prefix)
     settings = load_settings()
-    bootstrap = endpoints(settings).bootstrap_servers
-    consumer = reader(bootstrap)
+    kafka = endpoints(settings).kafka
+    consumer = reader(kafka)
     try:
         present = existing_topics(consumer)
         if topic:
@@ -145,7 +145,7 @@ def _load(processor_name: str | None, topic: list[str] | None, category: list[st
         and (include_purged or (letter.topic, letter.partition, letter.offset)
              not in ledger.purged)
     ]
-    return Loaded(settings, bootstrap, selection, topics,
+    return Loaded(settings, kafka, selection, topics,
                   {t: present.get(t, 0) for t in topics}, letters, ledger, audit_exists, names)
 
 
@@ -247,14 +247,14 @@ def _parse_where(where: str, topics: Sequence[str]) -> tuple[str | None, int, in
              f"<partition>:<offset> or <offset> (partition 0) of {', '.join(topics)}")
 
 
-def _decoded_value(letter: dl.DeadLetter, names: ProcessorTopics, registry_url: str) -> Any:
+def _decoded_value(letter: dl.DeadLetter, names: ProcessorTopics, where: Endpoints) -> Any:
     if letter.value is None:
         return None
     if letter.original_topic:
         try:
             entry = names.topic(names.catalog_name(letter.original_topic))
             if entry.record:
-                with SchemaRegistry(registry_url) as registry:
+                with where.registry() as registry:
                     return AvroSerde(registry).deserialize(entry, letter.value).to_json_dict()
         except (KeyError, Exception) as error:  # shown as raw bytes below, with why
             reason = f"not decodable as the canonical event: {error}"
@@ -296,7 +296,7 @@ def show(
     document["headers"] = as_dict(letter.headers)
     document["purged"] = (letter.topic, letter.partition, letter.offset) in loaded.ledger.purged
     document["value"] = _decoded_value(letter, names,
-                                       endpoints(loaded.settings).registry_url)
+                                       endpoints(loaded.settings))
     if json_output:
         print(json.dumps(document, indent=2, default=str))
         return
@@ -400,11 +400,8 @@ def replay_command(
         fail(f"audit topic {audit_topic} does not exist: create it with `backbone topics apply` "
              "(every replay is audited)")
     guard = max_replays if max_replays is not None else loaded.settings.dlq_replay_max
-    bootstrap = loaded.bootstrap
-    checkpoint = Consumer({"bootstrap.servers": bootstrap,
-                           "group.id": checkpoint_group(spec.name),
-                           "enable.auto.commit": False, "enable.partition.eof": True,
-                           "isolation.level": "read_committed"})
+    checkpoint = Consumer(loaded.kafka.consumer(checkpoint_group(spec.name),
+                                                **{"enable.partition.eof": True}))
     try:
         present = existing_topics(checkpoint)
         if target not in present:
@@ -421,8 +418,7 @@ def replay_command(
         print(summary, file=sys.stderr)
         if todo:
             _confirm(f"replay {todo} dead letter(s) to {target}?", yes, f"replay {todo} records")
-        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                             "linger.ms": 5})
+        producer = Producer(loaded.kafka.producer())
         started = dl.now_ms()
         with _progress(len(plan)) as advance:
             outcome = replay(
@@ -460,7 +456,7 @@ def replay_command(
 
 
 def _dry_run(loaded: Loaded, spec: ProcessorSpec, json_output: bool) -> None:
-    with SchemaRegistry(endpoints(loaded.settings).registry_url) as registry:
+    with endpoints(loaded.settings).registry() as registry:
         serde = AvroSerde(registry, max_message_bytes=loaded.settings.max_message_bytes)
         predictions = predict(loaded.letters, spec, serde, loaded.names, loaded.settings)
     if json_output:
@@ -511,7 +507,7 @@ def purge(
         counts={"selected": count, "purged": count},
         done=[(x.topic, x.partition, x.offset) for x in loaded.letters], reason=reason,
     )
-    audit.publish(Producer({"bootstrap.servers": loaded.bootstrap}), audit_topic, event)
+    audit.publish(Producer(loaded.kafka.producer()), audit_topic, event)
     if json_output:
         print(json.dumps({"purge_id": purge_id, "purged": count}))
     else:

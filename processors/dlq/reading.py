@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
+from backbone.clients import KafkaClients, quiet_logger
 from backbone.kafka import consumer_config
 
 
@@ -29,22 +29,12 @@ def existing_topics(consumer: Consumer, timeout_s: float = 10.0) -> dict[str, in
     }
 
 
-def reader(bootstrap_servers: str, group_id: str | None = None) -> Consumer:
+def reader(kafka: KafkaClients | str, group_id: str | None = None) -> Consumer:
     """A consumer for reading topics by assignment; it commits nothing by itself."""
     return Consumer(consumer_config(
-        bootstrap_servers, group_id or f"backbone-dlq-read-{uuid.uuid4().hex[:8]}",
-        **{"enable.partition.eof": True, "logger": _quiet()},
+        kafka, group_id or f"backbone-dlq-read-{uuid.uuid4().hex[:8]}",
+        **{"enable.partition.eof": True, "logger": quiet_logger()},
     ))
-
-
-def _quiet() -> Any:
-    import logging
-
-    logger = logging.getLogger("backbone.dlq")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-        logger.propagate = False
-    return logger
 
 
 def read_topics(

@@ -57,7 +57,7 @@ def relay_in_process(url: str, topics: ConnectTopics, bootstrap: str, registry: 
     connector = ErpOutboxConnector(url, dead_letter_topic=topics.dead_letters)
     with SchemaRegistry(registry) as schemas, \
             EventPublisher(bootstrap, AvroSerde(schemas)) as publisher:
-        SourceRunner(connector, publisher, store, bootstrap_servers=bootstrap,
+        SourceRunner(connector, publisher, store, kafka=bootstrap,
                      routes=parse_routes([f"{k}={v}" for k, v in topics.events.items()]),
                      batch_size=2000).run(once=True)
 

@@ -56,8 +56,8 @@ def test_up_twice_status_and_down_leave_nothing_behind(tmp_path: Path) -> None:
     try:
         assert first.returncode == 0, first.stderr
         assert first.stdout == (
-            f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{ports['kafka']}\n"
-            f"SCHEMA_REGISTRY_URL=http://127.0.0.1:{ports['registry']}/apis/ccompat/v7\n"
+            f"export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{ports['kafka']}\n"
+            f"export SCHEMA_REGISTRY_URL=http://127.0.0.1:{ports['registry']}/apis/ccompat/v7\n"
         )
         second = _cli(tmp_path, ports, "up")
         assert second.returncode == 0 and second.stdout == first.stdout

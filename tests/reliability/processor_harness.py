@@ -125,7 +125,7 @@ def decoded_as(model: type[E], serde: AvroSerde, topics: ProcessorTopics, catalo
 def options(bootstrap: str, topics: ProcessorTopics, state_dir: Path,
             group: str | None = None, **overrides: object) -> EngineOptions:
     return EngineOptions(
-        bootstrap_servers=bootstrap,
+        kafka=bootstrap,
         consumer_group=group or f"g{uuid.uuid4().hex[:8]}",
         state_dir=state_dir, commit_interval_s=0.5, topics=topics,
         retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=200, max_delay_ms=1_000,

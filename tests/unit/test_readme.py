@@ -16,11 +16,10 @@ def test_readme_lists_every_catalog_topic() -> None:
 
 
 def test_readme_documents_every_setting() -> None:
-    names = [
-        name.upper() if name in ("kafka_bootstrap_servers", "schema_registry_url")
-        else f"BACKBONE_{name.upper()}"
-        for name in Settings.model_fields
-    ]
+    ecosystem = {"kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+                 "schema_registry_url": "SCHEMA_REGISTRY_URL",
+                 "schema_registry_basic_auth_user_info": "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"}
+    names = [ecosystem.get(name, f"BACKBONE_{name.upper()}") for name in Settings.model_fields]
     assert [name for name in names if f"`{name}`" not in README] == []
 
 

@@ -1,0 +1,1 @@
+"""SINK stage: canonical topics out of Kafka into stores analysts query (iceberg/)."""

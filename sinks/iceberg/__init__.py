@@ -1,0 +1,1 @@
+"""The Iceberg sink: canonical topics as Apache Iceberg tables, exactly once (README.md)."""

@@ -234,8 +234,11 @@ def build_application(
         sdf = sdf.concat(app.dataframe(source))
     # Quix names a stream after its topics (all of them, joined with "--"), and its changelog
     # and repartition topics after the stream; named "inputs", they stay short and readable:
-    # changelog__<group>--inputs--default, repartition__<group>--inputs--state-key
-    sdf = quix_adapter.named_stream(sdf, STREAM_ID)
+    # changelog__<group>--inputs--default, repartition__<group>--inputs--state-key. Topics
+    # under a prefix get "<prefix>.inputs": the same group on other topics (staging beside
+    # production) must not share a changelog.
+    sdf = quix_adapter.named_stream(
+        sdf, f"{topics.prefix}.{STREAM_ID}" if topics.prefix else STREAM_ID)
     if logic.route is not None:
         sdf = sdf.apply(envelope_from_context, metadata=True)
         routed = sdf.apply(step.route, expand=True)

@@ -23,11 +23,13 @@ class ProcessorTopics:
     """Actual topic names for catalog names; an empty mapping means "the catalog's own names"."""
 
     renamed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    prefix: str = ""  # set by ``prefixed``: names the processor's internal topics apart too
 
     @classmethod
     def prefixed(cls, spec: ProcessorSpec, prefix: str) -> ProcessorTopics:
         """Every topic of ``spec`` renamed ``<prefix>.<catalog name>`` (fresh topics for tests)."""
-        return cls(MappingProxyType({name: f"{prefix}.{name}" for name in spec.all_topics}))
+        return cls(MappingProxyType({name: f"{prefix}.{name}" for name in spec.all_topics}),
+                   prefix)
 
     def name(self, catalog_name: str) -> str:
         """The actual topic name standing for ``catalog_name``."""

@@ -59,7 +59,7 @@ def test_every_internal_the_adapter_uses_still_exists(
 def test_internal_topic_names_are_short_and_named_after_the_group(
         name: str, bootstrap_servers: str, registry_url: str, topic_factory: Any,
         tmp_path: Path) -> None:
-    """With a 60-character topic prefix and group, every internal topic stays under 249 - 60.
+    """With a 60-character topic prefix, every internal topic leaves 60 characters to spare.
 
     The topics have the catalog's 3 partitions, so the routed processors re-key through a
     repartition topic (with one partition Quix re-keys in place and creates none).
@@ -71,15 +71,14 @@ def test_internal_topic_names_are_short_and_named_after_the_group(
         topic_factory(partitions=3, name=topics.name(catalog_name))
     settings = Settings(processor_topic_prefix=prefix)
     options = EngineOptions.from_settings(
-        settings, spec, bootstrap_servers, consumer_group=f"{prefix}.{name}",
-        state_dir=tmp_path, topics=topics)
+        settings, spec, bootstrap_servers, state_dir=tmp_path, topics=topics)
     with SchemaRegistry(registry_url) as registry:
         app, _ = build_application(logic_for(name, settings), AvroSerde(registry), options)
     internal = quix_adapter.internal_topic_names(app)
-    group = f"{prefix}.{name}"
-    expected = [f"changelog__{group}--inputs--default"]
+    group = f"backbone.{name}"  # the default consumer group
+    expected = [f"changelog__{group}--{prefix}.inputs--default"]
     if spec.name != "shipment-status":  # the routed ones
-        expected = [f"changelog__{group}--repartition.inputs.state-key--default",
-                    f"repartition__{group}--inputs--state-key"]
+        expected = [f"changelog__{group}--repartition.{prefix}.inputs.state-key--default",
+                    f"repartition__{group}--{prefix}.inputs--state-key"]
     assert internal == expected
-    assert max(len(topic) for topic in internal) <= KAFKA_TOPIC_NAME_LIMIT - 60
+    assert max(len(topic) for topic in internal) <= KAFKA_TOPIC_NAME_LIMIT - 60, internal

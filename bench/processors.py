@@ -58,7 +58,7 @@ from processors.step import ProcessorLogic
 
 EVENTS = 20_000
 ROUNDS = int(os.environ.get("BENCH_PROCESSORS_ROUNDS", "5"))  # single rounds swing on 2 cores
-LATENCY_RATE = 1_000  # events/s offered, the figure
+LATENCY_RATE = int(os.environ.get("BENCH_PROCESSORS_LATENCY_RATE", "1000"))  # the figure
 LATENCY_SECONDS = 10.0
 LATENCY_TARGET_MS = 250.0
 # as in the catalog: with more than one partition the routed processors re-key through a

@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from hypothesis import HealthCheck, settings
 
+from backbone.clients import KafkaClients
 from backbone.stack import Endpoints, StackError
 from tests.stack import real_stack
 
@@ -115,3 +116,17 @@ def delete_group(admin: AdminClient, group: str) -> None:
         except KafkaException as error:
             if error.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
                 raise
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Delete what the processor harness created (fresh topics, groups, Quix internal topics)."""
+    import sys
+
+    harness = sys.modules.get("tests.reliability.processor_harness")
+    created = getattr(harness, "CREATED", None)
+    if created is None or created.bootstrap is None:
+        return
+    admin = AdminClient(KafkaClients.of(created.bootstrap).admin())
+    delete_topics(admin, sorted(created.topics))
+    for group in sorted(created.groups):
+        delete_group(admin, group)

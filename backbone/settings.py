@@ -174,8 +174,20 @@ class Settings(BaseSettings):
     )
     processor_commit_interval_s: float = Field(
         default=1.0,
-        description="Seconds between exactly-once commits (one Kafka transaction each); lower "
-        "means fresher read_committed output, higher means more throughput.",
+        description="Longest an exactly-once transaction stays open while a processor works "
+        "off a backlog (outputs are visible to read_committed readers only once it commits); "
+        "lower means fresher output under load, higher means more throughput.",
+    )
+    processor_idle_commit_s: float = Field(
+        default=0.05,
+        description="Once a processor has caught up with its inputs, it commits as soon as "
+        "the open transaction is this old (a live stream's latency; each commit costs a few "
+        "ms of broker round trips). At or above the commit interval: off.",
+    )
+    processor_commit_every: int = Field(
+        default=0,
+        description="Also commit after this many records (0: no limit); bounds the size of "
+        "one transaction when records are large.",
     )
     processor_consumer_group_prefix: str = Field(
         default="backbone.", description="Consumer group of a processor: <prefix><name>."

@@ -1,24 +1,28 @@
 """``backbone sink iceberg`` (topics -> tables, exactly once; orphan clean-up) and
-``backbone query "SQL"`` (DuckDB over the tables)."""
+``backbone query "SQL"`` (DuckDB over the tables).
+
+pyiceberg, pyarrow and DuckDB are imported when one of these commands runs, not when the
+``backbone`` command loads its stages (they would add most of a second to every command).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from pyiceberg.catalog import Catalog
 
 from backbone.cli import context
 from backbone.cli.exits import fail
 from backbone.errors import BackboneError
 from backbone.settings import Settings, load_settings
 from backbone.topics import topic as catalog_topic
-from sinks.iceberg import maintenance, query as sql
-from sinks.iceberg.metrics import SinkMetrics
-from sinks.iceberg.schema import default_topics, sink_topics
-from sinks.iceberg.sink import IcebergSink, SinkOptions
-from sinks.iceberg.tables import catalog_location, open_catalog, table_summary
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
+    from sinks.iceberg.sink import SinkOptions
 
 app = typer.Typer(name="sink", add_completion=False, no_args_is_help=True,
                   help="Write canonical topics into stores analysts query.")
@@ -57,6 +61,10 @@ def iceberg(
         fail("--until-idle and --older-than take a number of seconds >= 0")
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from sinks.iceberg.metrics import SinkMetrics
+    from sinks.iceberg.schema import default_topics, sink_topics
+    from sinks.iceberg.sink import IcebergSink
+
     names = [name.strip() for name in topics.split(",") if name.strip()] if topics \
         else default_topics()
     try:
@@ -82,6 +90,8 @@ def iceberg(
 
 
 def _options(settings: Settings) -> SinkOptions:
+    from sinks.iceberg.sink import SinkOptions
+
     dead_letters = catalog_topic("iceberg-sink.dlq.v1").name
     prefix = settings.iceberg_topic_prefix
     return SinkOptions(
@@ -94,6 +104,8 @@ def _options(settings: Settings) -> SinkOptions:
 
 
 def _catalog(settings: Settings, catalog: str | None, warehouse: str | None) -> Catalog:
+    from sinks.iceberg.tables import catalog_location, open_catalog
+
     try:
         return open_catalog(settings, catalog, warehouse)
     except Exception as error:  # pyiceberg and SQLAlchemy raise many kinds; name the place
@@ -102,10 +114,13 @@ def _catalog(settings: Settings, catalog: str | None, warehouse: str | None) -> 
 
 
 def _clean(tables: Catalog, namespace: str, older_than: float, dry_run: bool) -> None:
+    from sinks.iceberg import maintenance
+
     for report in maintenance.remove_orphans(tables, namespace, older_than, dry_run):
         verb = "would remove" if dry_run else "removed"
-        print(f"{report.table}: {verb} {len(report.removed)} orphan files"
-              f"{f', kept {report.kept_young} younger than {older_than:g}s' if report.kept_young else ''}")
+        young = f", kept {report.kept_young} younger than {older_than:g}s" \
+            if report.kept_young else ""
+        print(f"{report.table}: {verb} {len(report.removed)} orphan files{young}")
         for path in report.removed:
             print(f"  {path}")
 
@@ -120,6 +135,9 @@ def query(
     warehouse: str | None = _WAREHOUSE,
 ) -> None:
     """Run SQL over the Iceberg tables with DuckDB (a table per topic, named by its entity)."""
+    from sinks.iceberg import query as sql
+    from sinks.iceberg.tables import table_summary
+
     settings = load_settings()
     lake = _catalog(settings, catalog, warehouse)
     namespace = settings.iceberg_namespace

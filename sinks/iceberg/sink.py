@@ -28,8 +28,14 @@ from typing import Any
 
 import fastavro
 import pyarrow as pa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, \
-    TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
@@ -78,7 +84,7 @@ class _Writer:
     """How to read records of one writer schema id, and the columns they carry."""
 
     columns: pa.Schema
-    decode: Callable[[bytes], tuple[dict[str, Any], int]]
+    decode: Callable[[bytes], tuple[Any, int]]
 
 
 @dataclass
@@ -265,6 +271,8 @@ class IcebergSink:
         if end != len(value):
             raise DecodeError(f"{topic.name}[{message.partition()}]@{message.offset()}: "
                               f"{len(value) - end} trailing bytes after the Avro record")
+        if not isinstance(row, dict):
+            raise DecodeError(f"{topic.name}: schema id {schema_id} does not describe a record")
         headers = dict(message.headers() or ())
         key = message.key()
         stamp_type, stamp = message.timestamp()
@@ -339,17 +347,17 @@ class IcebergSink:
                 signal.signal(sig, handler)
 
 
-def _decoder(avro: Any) -> Callable[[bytes], tuple[dict[str, Any], int]]:
+def _decoder(avro: Any) -> Callable[[bytes], tuple[Any, int]]:
     parsed = fastavro.parse_schema(avro)
     try:
         codec = Codec(avro, parsed)
     except Unsupported:  # a writer schema outside the compiled subset: fastavro reads it
-        def read(data: bytes) -> tuple[dict[str, Any], int]:
+        def read(data: bytes) -> tuple[Any, int]:
             buffer = io.BytesIO(data)
             buffer.seek(_HEADER_SIZE)
             return fastavro.schemaless_reader(buffer, parsed, None), buffer.tell()
         return read
-    return lambda data: codec.decode(data, _HEADER_SIZE)  # type: ignore[no-any-return]
+    return lambda data: codec.decode(data, _HEADER_SIZE)
 
 
 def _to_arrow(rows: list[dict[str, Any]], columns: pa.Schema) -> tuple[
@@ -360,7 +368,8 @@ def _to_arrow(rows: list[dict[str, Any]], columns: pa.Schema) -> tuple[
         return pa.Table.from_pylist(rows, schema=columns), []
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         pass
-    kept, failed = [], []
+    kept: list[dict[str, Any]] = []
+    failed: list[tuple[int, BaseException]] = []
     for index, row in enumerate(rows):  # the batch has a bad row: find it, keep the rest
         try:
             pa.Table.from_pylist([row], schema=columns)

@@ -8,10 +8,11 @@ Kafka's own convention of the next offset to read). On start the sink reads them
 newest snapshot that has them and seeks there; Kafka consumer groups are never used. A commit
 that fails leaves files no snapshot references (orphans, removed by :mod:`.maintenance`).
 
-Tables are created with ``commit.retry.num-retries=0``: pyiceberg would otherwise rebase our
-snapshot onto one another writer made meanwhile, and two sinks on one table would then both
-append the same records. With no retry, the second commit fails and that sink re-reads the
-offsets the table now holds.
+Each commit requires the table's main branch to still be at the snapshot its offsets were
+read from, and tables are created with ``commit.retry.num-retries=0``: pyiceberg would
+otherwise rebase our snapshot onto one another writer made meanwhile, and two sinks on one
+table would then both append the same records. So the second commit fails, and that sink
+re-reads the offsets the table now holds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.update import AssertRefSnapshotId
 from pyiceberg.transforms import DayTransform
 
 from backbone.settings import Settings
@@ -118,6 +121,12 @@ class TableCommit:
 
     def __init__(self, table: Table, writer_columns: Iterable[pa.Schema]) -> None:
         self._transaction = table.transaction()
+        # Fast appends carry no requirement, so the catalog would put ours on top of whatever
+        # another writer committed meanwhile: both would then hold the same records. Require
+        # the snapshot we read our offsets from (pyiceberg has no public call for this).
+        base = table.current_snapshot()
+        self._transaction._apply((), (AssertRefSnapshotId(
+            ref=MAIN_BRANCH, snapshot_id=base.snapshot_id if base is not None else None),))
         current = {field.name for field in table.schema().fields}
         for columns in writer_columns:
             # Avro evolution: a field the table lacks becomes a new (optional) column; the

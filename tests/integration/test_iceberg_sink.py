@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient
 
 from backbone import schemas
 from backbone.clients import KafkaClients
-from backbone.kafka import apply_topics, admin_client
+from backbone.kafka import admin_client, apply_topics
 from backbone.samples import sample_order_line_status
 from backbone.topics import topic
 from sinks.iceberg.schema import sink_topics
@@ -104,7 +104,7 @@ def test_records_that_cannot_become_rows_are_dead_letters_and_the_rest_is_writte
         [("ACME|BAD", b"1"), ("ACME|TOMB", b"2")]
     assert {r.headers["backbone.dlq.category"] for r in letters} == {b"DESERIALIZATION"}
     assert letters[0].value == b"\x00garbage"
-    assert b"iceberg-sink" == letters[0].headers["backbone.dlq.processor"]
+    assert letters[0].headers["backbone.dlq.processor"] == b"iceberg-sink"
 
     # the offsets moved past them: a restart neither writes nor dead-letters them again
     again = _sink(bootstrap_servers, registry_url, tmp_path, prefix).run(once=True)

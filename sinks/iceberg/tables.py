@@ -32,6 +32,7 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.update import AssertRefSnapshotId
 from pyiceberg.transforms import DayTransform
 
+from backbone.clients import remember_secrets
 from backbone.settings import Settings
 from sinks.iceberg.schema import PARTITION_SOURCE, SinkTopic
 
@@ -69,6 +70,9 @@ def open_catalog(settings: Settings, catalog: str | None = None,
             properties["token"] = settings.iceberg_catalog_token.get_secret_value()
         if settings.iceberg_catalog_credential is not None:
             properties["credential"] = settings.iceberg_catalog_credential.get_secret_value()
+        # hidden wherever text leaves the process (errors, dead letters, logs)
+        remember_secrets([properties.get("token"), properties.get("credential"),
+                          str(properties.get("credential", "")).partition(":")[2]])
         return RestCatalog("backbone", uri=uri, **properties)
     from pyiceberg.catalog.sql import SqlCatalog
 

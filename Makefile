@@ -12,11 +12,21 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: the exact versions of requirements.lock, then the project itself
+# without resolving anything again. `make lock` re-resolves after a pyproject.toml change.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+.PHONY: lock
+lock: ## re-resolve every dependency into requirements.lock (then review the diff and commit it)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --quiet --no-header -o requirements.lock
 
 .PHONY: install
 install: $(STAMP) ## venv, dependencies, and the local Kafka + registry jars (idempotent)
@@ -32,8 +42,9 @@ test: install ## the whole suite against a real broker and registry
 	$(BIN)/python -m pytest
 
 .PHONY: demo
-demo: install ## start the local stack, run the bundled samples end to end, print a summary
-	$(BIN)/python -m demo
+demo: install ## start the local stack, run the bundled samples end to end (SECURE=1: secured stack)
+	$(if $(SECURE),$(BACKBONE) stack install --secure)
+	$(BIN)/python -m demo $(if $(SECURE),--secure)
 
 .PHONY: bench
 bench: install ## run every benchmark and write bench/results.json

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,7 +311,8 @@ class RegistryAuth:
         elif self.bearer_token is not None:
             options["headers"] = {"Authorization": f"Bearer {self.bearer_token}"}
         if self.ca_location is not None:
-            options["verify"] = self.ca_location
+            # an SSLContext: httpx deprecated verify=<path>
+            options["verify"] = ssl.create_default_context(cafile=self.ca_location)
         if self.certificate_location is not None:
             options["cert"] = (self.certificate_location, self.key_location)
         return options

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     registry_management_port: int = Field(
         default=9001, description="Local registry's health/management port."
     )
+    secure_port_base: int = Field(
+        default=9190,
+        description="`stack up --secure`: first of its seven ports (SASL_SSL, mTLS, controller, "
+        "registry HTTPS, registry management, Keycloak, Keycloak management); 0: free ports.",
+    )
     java_home: Path | None = Field(
         default=None, description="JDK to run the stack with (Apicurio 3.3 needs Java 21+)."
     )
@@ -220,6 +225,88 @@ class Settings(BaseSettings):
     webhook_delivery_timeout_ms: int = Field(
         default=5_000, description="Kafka delivery timeout of a webhook (503 beyond it)."
     )
+    # Each webhook source's own secret; a source without one falls back to the Standard
+    # Webhooks secret above (generic senders). Several space-separated values during a rotation.
+    webhook_secret_easypost: SecretStr | None = Field(
+        default=None,
+        description="EasyPost webhook secret (X-Hmac-Signature: hmac-sha256-hex=...); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_aftership: SecretStr | None = Field(
+        default=None,
+        description="AfterShip webhook secret (aftership-hmac-sha256 header); several "
+        "space-separated while rotating.",
+    )
+    webhook_secret_shippo: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/shippo.",
+    )
+    webhook_secret_ups: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/ups.",
+    )
+    webhook_secret_fedex: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/fedex.",
+    )
+    webhook_secret_usps: SecretStr | None = Field(
+        default=None, description="Standard Webhooks secret (whsec_...) for /webhooks/usps.",
+    )
+    webhook_shipengine_jwks_url: str = Field(
+        default="", description="ShipEngine's published signing keys (JWKS), e.g. "
+        "https://api.shipengine.com/jwks; set to accept /webhooks/shipengine.",
+    )
+    webhook_jwks_refresh_s: float = Field(
+        default=60.0, description="Least time between two fetches of a JWKS (an unknown key id "
+        "triggers one).",
+    )
+    # The tracking poller (connectors/carrier_tracking): each carrier's REST tracking API.
+    # A carrier without credentials is not polled.
+    tracking_ups_client_id: str = Field(default="", description="UPS OAuth client id.")
+    tracking_ups_client_secret: SecretStr | None = Field(
+        default=None, description="UPS OAuth client secret.")
+    tracking_ups_base_url: str = Field(
+        default="https://onlinetools.ups.com", description="UPS API base (CIE: "
+        "https://wwwcie.ups.com)."
+    )
+    tracking_fedex_client_id: str = Field(default="", description="FedEx API key (OAuth client "
+                                          "id).")
+    tracking_fedex_client_secret: SecretStr | None = Field(
+        default=None, description="FedEx secret key (OAuth client secret).")
+    tracking_fedex_base_url: str = Field(
+        default="https://apis.fedex.com", description="FedEx API base (sandbox: "
+        "https://apis-sandbox.fedex.com)."
+    )
+    tracking_usps_client_id: str = Field(default="", description="USPS OAuth consumer key.")
+    tracking_usps_client_secret: SecretStr | None = Field(
+        default=None, description="USPS OAuth consumer secret.")
+    tracking_usps_base_url: str = Field(
+        default="https://apis.usps.com", description="USPS API base (testing: "
+        "https://apis-tem.usps.com)."
+    )
+    tracking_dhl_api_key: SecretStr | None = Field(
+        default=None, description="DHL Shipment Tracking - Unified API key (DHL-API-Key).")
+    tracking_dhl_base_url: str = Field(
+        default="https://api-eu.dhl.com", description="DHL API base."
+    )
+    tracking_interval_s: float = Field(
+        default=14_400.0, description="Seconds between polls of a shipment in transit.")
+    tracking_near_delivery_interval_s: float = Field(
+        default=1_800.0, description="Seconds between polls once out for delivery (or at a "
+        "pickup point, or after a failed attempt).")
+    tracking_pre_transit_interval_s: float = Field(
+        default=21_600.0, description="Seconds between polls before the carrier's first scan "
+        "(also after a not-found answer).")
+    tracking_max_age_days: float = Field(
+        default=30.0, description="Stop polling a shipment this long after it was first seen.")
+    tracking_min_request_gap_s: float = Field(
+        default=0.2, description="Least time between two requests to one carrier (spreads the "
+        "load).")
+    tracking_daily_quota: dict[str, int] = Field(
+        default_factory=dict, description='Requests per UTC day per carrier, JSON: {"ups": '
+        '25000}; unlisted carriers: no quota.')
+    tracking_backoff_max_s: float = Field(
+        default=3_600.0, description="Longest back-off of a shipment after 5xx or network "
+        "errors (doubles from 30 s).")
+    tracking_request_timeout_s: float = Field(
+        default=15.0, description="Timeout of one tracking or token request.")
     # --- end carrier tracking intake ---
 
     # --- Analysts' tables (sinks/iceberg, backbone sink iceberg, backbone query) ---

@@ -8,7 +8,7 @@ them, ``backbone asyncapi`` documents them, the publisher takes keys from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -86,7 +86,7 @@ def _shipment(name: str, record: str, description: str, producers: tuple[str, ..
 
 
 PROCESSORS = ("shipment-status", "order-fulfillment", "stock-reconciliation")
-CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks")
+CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks", "carrier-tracking")
 SINKS = ("iceberg-sink",)
 
 
@@ -95,7 +95,8 @@ def _error_topics(owner: str) -> tuple[Topic, Topic]:
         f"{owner}.retry.v1",
         f"Records {owner} will try again (transient failures, operator replays).",
         ValueFormat.BYTES, partitions=3, retention_ms=7 * DAY_MS,
-        producers=(owner, "backbone dlq replay"), consumers=(owner,),
+        # replay reads it too: a killed replay run is recovered from what it already wrote
+        producers=(owner, "backbone dlq replay"), consumers=(owner, "backbone dlq replay"),
     )
     dlq = Topic(
         f"{owner}.dlq.v1",
@@ -107,7 +108,7 @@ def _error_topics(owner: str) -> tuple[Topic, Topic]:
     return retry, dlq
 
 
-CATALOG: tuple[Topic, ...] = (
+_DECLARED: tuple[Topic, ...] = (
     _po("procurement.purchase-order.v1", "backbone.procurement.PurchaseOrderChanged",
         "Purchase orders created, changed, replaced or cancelled (ERP outbox, X12 850/860).",
         ("erp-outbox", "edi-x12")),
@@ -162,6 +163,16 @@ CATALOG: tuple[Topic, ...] = (
     # What the sink cannot turn into a row will not turn into one on a second try: no retry.
     *(_error_topics(owner)[1] for owner in SINKS),
 )
+
+
+def _read_by_sinks(entry: Topic) -> Topic:
+    # the Iceberg sink reads every canonical topic (analysts' tables; sinks/iceberg)
+    if entry.value_format is not ValueFormat.AVRO:
+        return entry
+    return replace(entry, consumers=(*entry.consumers, *SINKS))
+
+
+CATALOG: tuple[Topic, ...] = tuple(_read_by_sinks(entry) for entry in _DECLARED)
 
 _BY_NAME = {topic.name: topic for topic in CATALOG}
 

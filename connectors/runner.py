@@ -11,10 +11,17 @@ The order is the whole guarantee (connectors/api.py explains the offsets):
 
 A crash anywhere before 4 makes the task read the batch again: at least once, with the same
 idempotency keys. SIGTERM / SIGINT finish the batch in flight (steps 1-4) and stop.
+
+An event the serde refuses before producing (over the topic's size limit, a value Avro cannot
+hold such as a lone surrogate) can never be written, so retrying it would halt the feed: it
+becomes a dead letter (the event as JSON) like a record the task itself rejected. A dead letter
+is never refused by Kafka for its size either: its value is cut to DEAD_LETTER_VALUE_LIMIT
+(headers say the original size and hash) and its message to DEAD_LETTER_REASON_LIMIT.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sys
@@ -30,10 +37,11 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, Message, Producer
 
 from backbone.clients import KafkaClients
-from backbone.errors import BackboneError, PublishError
+from backbone.errors import BackboneError, Category, EventTooLargeError, PublishError
 from backbone.metrics import ConnectorMetrics, serve
 from backbone.topics import Topic, for_record
 from connectors.api import (
+    DeadLetter,
     OffsetReader,
     SourceConnector,
     SourceOffset,
@@ -50,6 +58,13 @@ from producers.publisher import (
 )
 
 DLQ_PREFIX = "backbone.dlq."
+# The catalog's dead-letter topics and librdkafka both take records up to 1,000,000 bytes;
+# this leaves room for the key and the headers.
+DEAD_LETTER_VALUE_LIMIT = 900_000
+DEAD_LETTER_REASON_LIMIT = 2_000
+# What serializing an event raises when the event itself cannot be written (never a broker
+# or registry failure: those are BackboneErrors other than EventTooLargeError, or RuntimeError)
+REFUSED_BEFORE_PRODUCE = (EventTooLargeError, ValueError, TypeError, OverflowError)
 
 
 @dataclass
@@ -154,10 +169,13 @@ class SourceRunner:
         for record in records:
             if record.event is not None:
                 route = self.routes.get(record.event.event_type)
-                futures.append(self.publisher.publish(record.event, topic=route))
-            else:
-                self._dead_letter(record, dead_letter_failures)
-                dead_letter_count += 1
+                try:
+                    futures.append(self.publisher.publish(record.event, topic=route))
+                    continue
+                except REFUSED_BEFORE_PRODUCE as error:
+                    record = refused_event(record, error)
+            self._dead_letter(record, dead_letter_failures)
+            dead_letter_count += 1
         self.publisher.flush()
         wait_all(futures)
         if self.dead_letters.flush(self.publisher.flush_timeout_s) or dead_letter_failures:
@@ -174,6 +192,8 @@ class SourceRunner:
         summary.dead_letters += dead_letter_count
 
     def _dead_letter(self, record: SourceRecord, failures: list[str]) -> None:
+        assert record.dead_letter is not None
+        record = replace(record, dead_letter=bounded(record.dead_letter))
         letter = record.dead_letter
         assert letter is not None
 
@@ -182,10 +202,12 @@ class SourceRunner:
                 failures.append(error.str())
 
         self.log(f"{self.connector.name}: dead letter: {letter.reason}")
+        # a key may hold a file name that is not UTF-8 (os.fsdecode's surrogate escapes)
+        key = None if letter.key is None else letter.key.encode("utf-8", "backslashreplace")
         while True:
             try:
                 self.dead_letters.produce(
-                    self.connector.dead_letter_topic, key=letter.key, value=letter.value,
+                    self.connector.dead_letter_topic, key=key, value=letter.value,
                     headers=dead_letter_headers(self.connector.name, record),
                     on_delivery=on_delivery)
                 break
@@ -207,6 +229,35 @@ class SourceRunner:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def refused_event(record: SourceRecord, error: Exception) -> SourceRecord:
+    """``record``'s event as a dead letter: the serde refused it, so it can never be written."""
+    event = record.event
+    assert event is not None
+    try:
+        value = json.dumps(event.to_json_dict()).encode()
+    except (ValueError, TypeError):  # the same value that broke Avro may break JSON
+        value = repr(event).encode("utf-8", "backslashreplace")
+    category = error.category if isinstance(error, BackboneError) else Category.SCHEMA_VALIDATION
+    reason = (f"{event.event_type} {event.idempotency_key} cannot be written: "
+              f"{type(error).__name__}: {error}; fix the source item and send it again")
+    letter = DeadLetter(reason=reason, category=category, key=event.idempotency_key,
+                        value=value, where={"event_id": event.event_id,
+                                            "event_type": event.event_type})
+    return SourceRecord(record.source_partition, record.source_offset, dead_letter=letter)
+
+
+def bounded(letter: DeadLetter) -> DeadLetter:
+    """``letter`` cut to what Kafka takes: value and message within the limits above."""
+    reason = letter.reason
+    if len(reason) > DEAD_LETTER_REASON_LIMIT:
+        reason = reason[:DEAD_LETTER_REASON_LIMIT] + " [cut]"
+    if len(letter.value) <= DEAD_LETTER_VALUE_LIMIT:
+        return letter if reason is letter.reason else replace(letter, reason=reason)
+    return replace(letter, reason=reason, value=letter.value[:DEAD_LETTER_VALUE_LIMIT], where={
+        **letter.where, "value_truncated": "true", "value_bytes": str(len(letter.value)),
+        "value_sha256": hashlib.sha256(letter.value).hexdigest()})
 
 
 def last_offsets(records: Sequence[SourceRecord]) -> list[tuple[SourcePartition, SourceOffset]]:
@@ -234,7 +285,9 @@ def dead_letter_headers(connector: str, record: SourceRecord) -> list[tuple[str,
         "source_offset": _json(record.source_offset),
         **{name: value for name, value in letter.where.items()},
     }
-    return [(DLQ_PREFIX + name, str(value).encode()) for name, value in values.items()]
+    # backslashreplace: a reason may quote source text with a lone surrogate in it
+    return [(DLQ_PREFIX + name, str(value).encode("utf-8", "backslashreplace"))
+            for name, value in values.items()]
 
 
 def _json(value: Mapping[str, Any]) -> str:

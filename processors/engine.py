@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -484,6 +485,10 @@ def build_application(
         broker_address=ConnectionConfig.from_librdkafka_dict(
             KafkaClients.of(options.kafka).common()),
         consumer_group=options.consumer_group,
+        # Quix would pick a bare random transactional id; prefixed with the group, a secured
+        # cluster can grant each processor its own ids only (backbone/acls.py)
+        producer_extra_config={
+            "transactional.id": f"{options.consumer_group}-{uuid.uuid4().hex}"},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

@@ -8,11 +8,26 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from hypothesis import HealthCheck, settings
 
 from backbone.stack import Endpoints, StackError
 from tests.stack import real_stack
 
 TopicFactory = Callable[..., str]
+
+# hypothesis profiles of the property tests (tests/README.md): HYPOTHESIS_PROFILE=ci (the
+# default under CI=true: few examples, fixed seeds, no example database), dev (elsewhere) or
+# deep (a fuzzing session by hand). Deadlines are generous on purpose: the hangs these tests
+# guard against took minutes, and a loaded 2-core CI machine can stall any example a second.
+_PROPERTY_TESTS = settings(deadline=5_000, print_blob=True,
+                           suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.data_too_large])
+settings.register_profile("ci", _PROPERTY_TESTS, max_examples=100, derandomize=True,
+                          database=None)
+settings.register_profile("dev", _PROPERTY_TESTS, max_examples=200)
+settings.register_profile("deep", _PROPERTY_TESTS, max_examples=5_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") == "true" else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 import typer
 
 from backbone import logs
-from backbone.cli import asyncapi, events, schemas, stack, topics
+from backbone.cli import acls, asyncapi, events, schemas, stack, topics
 from backbone.cli.exits import UNUSABLE
 from backbone.clients import ClientConfigError, redact
 from backbone.registry import RegistryAuthError
@@ -30,6 +30,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(acls.app, name="acls")
 app.command("tail")(events.tail)
 app.command("publish")(events.publish)
 app.command("asyncapi")(asyncapi.asyncapi)

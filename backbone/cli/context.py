@@ -10,6 +10,7 @@ from backbone.clients import (
     endpoints_for,
     registry_url,
 )
+from backbone.kafka_access import AccessRefused, check_access
 from backbone.serde import AvroSerde
 from backbone.settings import Settings, load_settings
 from backbone.stack import LocalStack
@@ -29,9 +30,15 @@ def endpoints(settings: Settings | None = None) -> Endpoints:
             )
         bootstrap, registry = bootstrap or local.bootstrap_servers, registry or local.registry_url
     try:
-        return endpoints_for(settings, bootstrap, registry)
+        found = endpoints_for(settings, bootstrap, registry)
     except ClientConfigError as error:
         fail(f"client configuration: {error}")
+    try:
+        # a refused login or certificate: one line now, not a 30 s transport timeout later
+        check_access(found.kafka)
+    except AccessRefused as error:
+        fail(str(error))
+    return found
 
 
 def kafka(settings: Settings | None = None) -> KafkaClients:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import reprlib
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import typer
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Message, TopicPartition
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from backbone.cli import context
 from backbone.cli.exits import OK, PARTIAL, UNUSABLE, fail
 from backbone.errors import BackboneError, PublishError
-from backbone.events import model_for
+from backbone.events import Event, model_for
 from backbone.kafka import consumer_config
 from backbone.serde import AvroSerde
 from backbone.settings import load_settings
@@ -137,11 +138,11 @@ def publish(
             if not line.strip():
                 continue
             try:
-                event = model_for(entry.record).from_json_dict(json.loads(line))
+                event = event_of_line(entry.record, line)
                 futures.append((number, publisher.publish(event, topic=entry)))
-            except (ValueError, ValidationError, BackboneError) as error:
+            except BAD_LINE as error:
                 rejected += 1
-                print(f"backbone: {source_name} line {number}: {_reason(error)}",
+                print(f"backbone: {source_name} line {number}: {bad_line_reason(error)}",
                       file=sys.stderr)
         publisher.flush()
     published = 0
@@ -157,25 +158,46 @@ def publish(
     raise typer.Exit(OK if rejected == 0 else PARTIAL if published else UNUSABLE)
 
 
-def _reason(error: Exception) -> str:
+# What reading a line or publishing its event raises for a line that is wrong (json's own
+# depth guard raises RecursionError: one stack frame per nesting level)
+BAD_LINE = (ValueError, ValidationError, BackboneError, RecursionError)
+
+
+def event_of_line(record: str, line: bytes) -> Event:
+    """The canonical ``record`` event of one JSON line as ``tail`` prints it; BAD_LINE errors.
+
+    Bytes: json.loads decodes them, so a line that is not UTF-8 is one bad line, not the end
+    of the file.
+    """
+    return model_for(record).from_json_dict(json.loads(line))
+
+
+def bad_line_reason(error: Exception) -> str:
+    """What `publish` prints for a bad line after "<file> line <n>: "."""
     if isinstance(error, ValidationError):
         details = []
         for detail in error.errors()[:3]:
             where = ".".join(str(part) for part in detail["loc"]) or "(line)"
-            got = "" if detail["type"] == "missing" else f" (got {detail.get('input')!r:.60})"
+            # reprlib: bounded in length and depth, whatever the line held
+            shown = reprlib.repr(detail.get("input"))
+            got = "" if detail["type"] == "missing" else f" (got {shown})"
             details.append(f"field {where}: {detail['msg']}{got}")
         return "; ".join(details)
     if isinstance(error, json.JSONDecodeError):
         return f"not JSON: {error}"
+    if isinstance(error, RecursionError):  # json's own guard: one stack frame per level
+        return "not JSON this command reads: nested too deeply; an event is a few levels deep"
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text: {error}"
     if isinstance(error, PublishError):
         return str(error)
     return str(error)
 
 
-def _open(file: str) -> TextIO:
+def _open(file: str) -> BinaryIO:
     if file == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     path = Path(file)
     if not path.is_file():
         fail(f"{file}: no such file")
-    return path.open(encoding="utf-8")
+    return path.open("rb")

@@ -6,10 +6,17 @@ import sys
 
 import typer
 
+from backbone import acls
 from backbone.cli.exits import fail
 from backbone.settings import load_settings
-from backbone.stack import LocalStack, StackError, install
+from backbone.stack import LocalStack, StackError, install, keycloak
+from backbone.stack.install import install_keycloak
 from backbone.stack.postgres import LocalPostgres
+from backbone.stack.processes import find_java
+from backbone.stack.secure import KEYCLOAK_MIN_JAVA, SecureStack
+
+SECURE = typer.Option(False, "--secure", help="The secured stack (SASL_SSL + mTLS, ACLs, "
+                      "registry behind Keycloak) in <state_dir>/secure, on its own ports.")
 
 app = typer.Typer(help="The local single-node Kafka (KRaft) and schema registry.",
                   no_args_is_help=True)
@@ -21,35 +28,65 @@ def up(
         False, "--with-postgres",
         help="Also start PostgreSQL (Debian package postgresql) for the ERP outbox relay and "
              "print BACKBONE_ERP_DB=postgresql://..."),
+    secure: bool = SECURE,
+    principal: str = typer.Option(
+        acls.ADMIN, "--principal",
+        help="--secure: whose credentials the printed variables carry (a component of "
+             "`backbone acls plan`, operator or admin)."),
+    mtls: bool = typer.Option(
+        False, "--mtls", help="--secure: the mTLS listener and the principal's certificate "
+                              "instead of SCRAM."),
+    files_only: bool = typer.Option(
+        False, "--files-only",
+        help="--secure: write the certificates, secrets and Keycloak realm (and the Docker "
+             "files deploy/compose.yaml's secure profile mounts), start nothing."),
 ) -> None:
-    """Start the stack (idempotent) and print KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL.
+    """Start the stack (idempotent) and print `export` lines: KAFKA_BOOTSTRAP_SERVERS,
+    SCHEMA_REGISTRY_URL and, with --secure, the security variables of a principal.
 
-    Use it as: eval "$(backbone stack up)"
+    Use it as: eval "$(backbone stack up)"  or  eval "$(backbone stack up --secure)"
     """
+    if principal not in acls.principals():
+        fail(f"--principal {principal}: no such principal; choose one of "
+             f"{', '.join(acls.principals())}")
+    settings = load_settings()
     try:
-        local = LocalStack(load_settings())
-        endpoints = local.up()
-        postgres = LocalPostgres(local.run_dir).up() if with_postgres else None
+        if files_only:
+            prepared = SecureStack(settings)
+            prepared.prepare()
+            print(f"secured stack files written to {prepared.run_dir}", file=sys.stderr)
+            return
+        if secure:
+            secured = SecureStack(settings)
+            env = secured.up().env_lines(principal, mtls=mtls)
+            run_dir = secured.run_dir
+        else:
+            local = LocalStack(settings)
+            env = local.up().env_lines()
+            run_dir = local.run_dir
+        postgres = LocalPostgres(run_dir).up() if with_postgres else None
     except StackError as error:
         fail(str(error))
-    sys.stdout.write(endpoints.env_lines())
+    sys.stdout.write(env)
     if postgres is not None:
         sys.stdout.write(postgres.env_line())
 
 
 @app.command()
-def down() -> None:
+def down(secure: bool = SECURE) -> None:
     """Stop the stack: SIGTERM, then SIGKILL after BACKBONE_STACK_STOP_TIMEOUT_S."""
-    killed = LocalStack(load_settings()).down()
+    settings = load_settings()
+    killed = SecureStack(settings).down() if secure else LocalStack(settings).down()
     for name in killed:
         print(f"{name} did not stop in time and was killed", file=sys.stderr)
     print("stack stopped", file=sys.stderr)
 
 
 @app.command()
-def status() -> None:
-    """Say what runs where (exit 0 when both answer, 1 otherwise)."""
-    components = LocalStack(load_settings()).status()
+def status(secure: bool = SECURE) -> None:
+    """Say what runs where (exit 0 when all answer, 1 otherwise)."""
+    settings = load_settings()
+    components = SecureStack(settings).status() if secure else LocalStack(settings).status()
     for component in components:
         state = (
             "answering" if component.answering
@@ -65,11 +102,18 @@ def status() -> None:
 @app.command("install")
 def install_command(
     force: bool = typer.Option(False, "--force", help="Download and unpack again."),
+    secure: bool = typer.Option(False, "--secure",
+                                help="Also Keycloak, for `stack up --secure`."),
 ) -> None:
-    """Fetch the Kafka jars and the registry from Maven Central (once; cached)."""
+    """Fetch the Kafka jars and the registry (and Keycloak) from Maven Central (once; cached)."""
     settings = load_settings()
     try:
-        changed = install(settings.resolved_lib_dir.resolve(), force=force)
+        lib_dir = settings.resolved_lib_dir.resolve()
+        changed = install(lib_dir, force=force)
+        if secure:
+            changed = install_keycloak(lib_dir, force=force) or changed
+            java = find_java(KEYCLOAK_MIN_JAVA, "Keycloak 26", settings.java_home)
+            keycloak.build(lib_dir, java.executable.resolve().parent.parent)
     except StackError as error:
         fail(str(error))
     print("installed" if changed else f"already installed in {settings.resolved_lib_dir}",

@@ -30,6 +30,7 @@ from backbone.events.envelope import (
     Event,
 )
 from backbone.events.finance import (
+    AllowanceCharge,
     Invoice,
     InvoiceLine,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "Address",
     "AdjustmentReason",
     "AdvanceShipNotice",
+    "AllowanceCharge",
     "Appointment",
     "AsnItem",
     "AsnOrder",

@@ -10,6 +10,17 @@ from backbone.events.envelope import Event
 from backbone.events.values import CanonicalRecord, MoneyDecimal
 
 
+class AllowanceCharge(CanonicalRecord):
+    """An allowance or a charge of an invoice or of one of its lines (X12 SAC)."""
+
+    RECORD_NAME: ClassVar[str] = "backbone.finance.AllowanceCharge"
+
+    indicator_raw: str
+    code_raw: str | None = None
+    amount: MoneyDecimal | None = None
+    description: str | None = None
+
+
 class InvoiceLine(CanonicalRecord):
     """One invoiced line (IT1)."""
 
@@ -20,6 +31,7 @@ class InvoiceLine(CanonicalRecord):
     invoiced_qty: Quantity
     unit_price: MoneyDecimal
     amount: MoneyDecimal | None = None
+    allowances_charges: tuple[AllowanceCharge, ...] = ()
 
 
 class Invoice(Event):
@@ -37,3 +49,4 @@ class Invoice(Event):
     parties: tuple[PartyRef, ...] = ()
     lines: tuple[InvoiceLine, ...] = ()
     total_amount: MoneyDecimal
+    allowances_charges: tuple[AllowanceCharge, ...] = ()

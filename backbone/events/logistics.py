@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from pydantic import Field
+
 from backbone.events.common import Quantity
 from backbone.events.envelope import Event
 from backbone.events.values import CanonicalRecord, Int32, UtcDatetime
@@ -52,6 +54,10 @@ class RawStatusSource(StrEnum):
     DHL = "DHL"
     OTHER = "OTHER"
     UNKNOWN = "UNKNOWN"
+    # Added after UNKNOWN so older readers resolve them to the default.
+    AFTERSHIP = "AFTERSHIP"
+    SHIPENGINE = "SHIPENGINE"
+    SHIPPO = "SHIPPO"
 
 
 class Appointment(CanonicalRecord):
@@ -150,6 +156,7 @@ class ShipmentMilestone(Event):
     appointment: Appointment | None = None
     pod: ProofOfDelivery | None = None
     lading: Lading | None = None
+    references: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class ShipmentStatus(Event):

@@ -114,6 +114,7 @@ class AsnItem(CanonicalRecord):
     ordered_qty: Quantity | None = None
     line_status_raw: str | None = None
     lots: tuple[Lot, ...] = ()
+    weight: Quantity | None = None
 
 
 class AsnOrder(CanonicalRecord):
@@ -126,6 +127,9 @@ class AsnOrder(CanonicalRecord):
     po_date: date | None = None
     handling_units: tuple[HandlingUnit, ...] = ()
     items: tuple[AsnItem, ...] = ()
+    carrier: CarrierRef | None = None
+    lading_quantity: Quantity | None = None
+    gross_weight: Quantity | None = None
 
 
 class HierarchyNode(CanonicalRecord):
@@ -176,6 +180,7 @@ class LineAck(CanonicalRecord):
     new_unit_price: MoneyDecimal | None = None
     substitute_item: ItemRef | None = None
     reason_raw: str | None = None
+    dates: tuple[BusinessDate, ...] = ()
 
 
 class OrderLineFlags(CanonicalRecord):
@@ -244,6 +249,7 @@ class PurchaseOrderLine(CanonicalRecord):
     price_basis_raw: str | None = None
     pack: Pack | None = None
     dates: tuple[BusinessDate, ...] = ()
+    ordered_qty_stated: bool = True
 
 
 class PurchaseOrderChanged(Event):
@@ -278,6 +284,10 @@ class SupplierAckLine(CanonicalRecord):
     ordered_qty: Quantity | None = None
     unit_price: MoneyDecimal | None = None
     acks: tuple[LineAck, ...] = ()
+    change_type: LineChangeType | None = None
+    change_type_raw: str | None = None
+    qty_left_to_receive: Quantity | None = None
+    dates: tuple[BusinessDate, ...] = ()
 
 
 class SupplierAcknowledgement(Event):
@@ -297,3 +307,4 @@ class SupplierAcknowledgement(Event):
     change_sequence: str | None = None
     parties: tuple[PartyRef, ...] = ()
     lines: tuple[SupplierAckLine, ...] = ()
+    dates: tuple[BusinessDate, ...] = ()

@@ -45,19 +45,21 @@ def _fit_decimal(spec: DecimalSpec) -> AfterValidator:
     def fit(value: Decimal) -> Decimal:
         if not value.is_finite():
             raise ValueError(f"must be a finite decimal, got {value}")
+        # integer digits first: quantize of a value that large fails too, and would be
+        # reported as a decimal-places problem
+        if value.adjusted() >= max_integer_digits:
+            raise ValueError(
+                f"{value:.40} has more than {max_integer_digits} integer digits "
+                f"(Avro decimal precision {spec.precision}, scale {spec.scale})"
+            )
         try:
             fitted = value.quantize(quantum)
         except InvalidOperation:
             fitted = None
         if fitted is None or fitted != value:
             raise ValueError(
-                f"{value} has more than {spec.scale} decimal places (Avro decimal scale "
+                f"{value:.40} has more than {spec.scale} decimal places (Avro decimal scale "
                 f"{spec.scale}); round it at the source"
-            )
-        if fitted.adjusted() >= max_integer_digits:
-            raise ValueError(
-                f"{value} has more than {max_integer_digits} integer digits "
-                f"(Avro decimal precision {spec.precision}, scale {spec.scale})"
             )
         return fitted
 

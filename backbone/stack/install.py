@@ -19,6 +19,7 @@ from pathlib import Path
 from backbone.stack.errors import NO_STACK_HINT, StackError
 
 POM = Path(__file__).resolve().parents[2] / "deploy" / "local" / "pom.xml"
+SECURE_POM = POM.parent / "secure" / "pom.xml"
 STAMP = "installed.stamp"
 
 
@@ -30,11 +31,11 @@ def registry_jar(lib_dir: Path) -> Path:
     return lib_dir / "apicurio" / "quarkus-run.jar"
 
 
-def _pom_property(name: str) -> str:
+def _pom_property(name: str, pom: Path = POM) -> str:
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(POM).getroot().find(f"m:properties/m:{name}", namespace)
+    node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", namespace)
     if node is None or not node.text:
-        raise StackError(f"{POM}: property <{name}> is missing; restore deploy/local/pom.xml")
+        raise StackError(f"{pom}: property <{name}> is missing; restore it from git")
     return node.text.strip()
 
 
@@ -52,14 +53,14 @@ def is_installed(lib_dir: Path) -> bool:
     )
 
 
-def _mvn(args: list[str]) -> None:
+def _mvn(args: list[str], pom: Path = POM) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError(
             "mvn (Apache Maven) is not on PATH: the local stack's jars come from Maven Central. "
             f"Install it (Debian: apt-get install maven). {NO_STACK_HINT}"
         )
-    command = [mvn, "-B", "-q", "-f", str(POM), *args]
+    command = [mvn, "-B", "-q", "-f", str(pom), *args]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()[-15:]
@@ -105,4 +106,39 @@ def install(lib_dir: Path, *, force: bool = False) -> bool:
     _install_kafka(lib_dir)
     _install_registry(lib_dir)
     (lib_dir / STAMP).write_text(_stamp() + "\n")
+    return True
+
+
+def keycloak_home(lib_dir: Path) -> Path:
+    return lib_dir / "keycloak"
+
+
+def keycloak_installed(lib_dir: Path) -> bool:
+    stamp = keycloak_home(lib_dir) / STAMP
+    return stamp.is_file() and stamp.read_text().strip() == _pom_property(
+        "keycloak.version", SECURE_POM)
+
+
+def install_keycloak(lib_dir: Path, *, force: bool = False) -> bool:
+    """Keycloak's server distribution in ``<lib_dir>/keycloak`` (the secured stack's OpenID
+    Connect server); True if anything was downloaded or unpacked."""
+    if not force and keycloak_installed(lib_dir):
+        return False
+    version = _pom_property("keycloak.version", SECURE_POM)
+    target = keycloak_home(lib_dir)
+    print(f"installing Keycloak {version} into {target} (Maven)...", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="backbone-keycloak-") as download:
+        artifact = f"org.keycloak:keycloak-quarkus-dist:{version}:tar.gz"
+        _mvn(["dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={download}"],
+             SECURE_POM)
+        archive = next(Path(download).glob("*.tar.gz"))
+        unpacked = Path(download) / "unpacked"
+        with tarfile.open(archive) as tar:
+            tar.extractall(unpacked, filter="data")
+        shutil.rmtree(target, ignore_errors=True)
+        # the archive wraps everything in keycloak-<version>/
+        shutil.move(next(unpacked.iterdir()), target)
+    if not (target / "bin" / "kc.sh").is_file():
+        raise StackError(f"{artifact}: the archive has no bin/kc.sh; pick another version")
+    (target / STAMP).write_text(version + "\n")
     return True

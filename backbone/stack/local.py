@@ -199,9 +199,9 @@ class LocalStack:
         classpath = f"{kafka_lib(self.lib_dir)}/*"
         if not (data / "meta.properties").is_file():
             # Formatted once; later starts reuse the data (topics survive down/up).
-            result = _run_java(
+            result = run_java(
                 [str(java.executable), "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool",
-                 "format", "-t", _cluster_id(), "-c", str(properties)]
+                 "format", "-t", cluster_id(), "-c", str(properties)]
             )
             if result:
                 raise StackError(f"formatting Kafka storage in {data} failed:\n{result}")
@@ -336,14 +336,14 @@ auto.create.topics.enable=false
 """
 
 
-def _cluster_id() -> str:
+def cluster_id() -> str:
     while True:
         candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not candidate.startswith("-"):
             return candidate
 
 
-def _run_java(command: list[str]) -> str:
+def run_java(command: list[str]) -> str:
     result = subprocess.run(command, capture_output=True, text=True)
     return "" if result.returncode == 0 else (result.stdout + result.stderr)[-3000:]
 

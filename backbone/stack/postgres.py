@@ -44,7 +44,7 @@ class PostgresServer:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{DATABASE}"
 
     def env_line(self) -> str:
-        return f"BACKBONE_ERP_DB={self.url}\n"
+        return f"export BACKBONE_ERP_DB={self.url}\n"
 
 
 def find_bin_dir() -> Path:

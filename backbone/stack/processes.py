@@ -101,8 +101,9 @@ def require_free_ports(ports: dict[str, int]) -> None:
         )
 
 
-def spawn(command: list[str], log_file: Path) -> int:
-    """Start ``command`` in its own session (it outlives the CLI), output to ``log_file``.
+def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None) -> int:
+    """Start ``command`` in its own session (it outlives the CLI), output to ``log_file``;
+    ``env`` adds to the environment (secrets go there, not on the command line).
 
     posix_spawn rather than Popen: nobody waits on this child from Python, and a Popen object
     collected while its process runs warns.
@@ -112,7 +113,7 @@ def spawn(command: list[str], log_file: Path) -> int:
     return os.posix_spawn(
         command[0],
         command,
-        dict(os.environ),
+        {**os.environ, **(env or {})},
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(log_file), append, 0o644),

@@ -3,8 +3,9 @@ ShipmentMilestone events, answered 2xx only once Kafka acknowledged them.
 
 A request goes through, in order (the first failing step answers):
 
-    unknown source 404 -> rate 429 -> content type 415 -> body size 413 (enforced while reading)
-    -> signature 401 -> webhook-id seen 200 duplicate (or 409 while the first is in flight)
+    unknown or unconfigured source 404 -> rate 429 -> content type 415 -> body size 413
+    (enforced while reading) -> the source's own signature scheme 401 (schemes.py)
+    -> webhook-id seen 200 duplicate (or 409 while the first is in flight)
     -> archive the raw body (parsed meanwhile), wait for Kafka (503 + Retry-After if it does
        not acknowledge) -> the parse's outcome (400 when nothing usable; the body stays
        archived for re-parsing)
@@ -50,12 +51,8 @@ from backbone.events import ShipmentMilestone
 from backbone.registry import RegistryError
 from backbone.settings import Settings
 from connectors.carrier_webhooks.publishing import Archived, RawWebhook
-from connectors.carrier_webhooks.signatures import (
-    SecretError,
-    SignatureError,
-    WebhookSecret,
-    verify,
-)
+from connectors.carrier_webhooks.schemes import Scheme, schemes_from_settings, setting_of
+from connectors.carrier_webhooks.signatures import SecretError, SignatureError
 from connectors.carriers import CarrierResponseError, parse
 from connectors.carriers.model import Parsed
 from producers.publisher import Delivery
@@ -64,9 +61,12 @@ log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml")
-# What each source posts; the carriers parsers read exactly these formats.
+EITHER = JSON_TYPES + XML_TYPES
+# What each source posts; the carriers parsers read exactly these formats (the carriers' own
+# in their REST JSON or their legacy XML).
 SOURCES: dict[str, tuple[str, ...]] = {
-    "easypost": JSON_TYPES, "fedex": XML_TYPES, "ups": XML_TYPES, "usps": XML_TYPES,
+    "easypost": JSON_TYPES, "aftership": JSON_TYPES, "shipengine": JSON_TYPES,
+    "shippo": JSON_TYPES, "fedex": EITHER, "ups": EITHER, "usps": EITHER,
 }
 # Retry-After on a 503: long enough for a broker restart or leader election to finish, short
 # enough that the sender's own back-off, not ours, dominates.
@@ -218,10 +218,10 @@ class WebhookMetrics:
 class WebhookIntake:
     """One request's way from HTTP to Kafka (the steps in this module's docstring)."""
 
-    def __init__(self, sink: WebhookSink, settings: Settings, secret: WebhookSecret,
+    def __init__(self, sink: WebhookSink, settings: Settings, schemes: dict[str, Scheme],
                  clock: Clock, metrics: WebhookMetrics) -> None:
         self.sink = sink
-        self.secret = secret
+        self.schemes = schemes
         self.clock = clock
         self.metrics = metrics
         self.max_body_bytes = settings.webhook_max_body_bytes
@@ -238,6 +238,11 @@ class WebhookIntake:
             return Reply.rejected(404, Outcome.UNKNOWN_SOURCE,
                                   f"no webhook source {source[:40]!r}; POST to /webhooks/<source> "
                                   f"with one of: {', '.join(sorted(SOURCES))}")
+        scheme = self.schemes.get(source)
+        if scheme is None:
+            return Reply.rejected(404, Outcome.UNKNOWN_SOURCE,
+                                  f"webhook source {source!r} is not configured here; set "
+                                  f"{setting_of(source)}")
         wait = self.bucket.take()
         if wait:
             return Reply.rejected(429, Outcome.RATE_LIMITED,
@@ -259,8 +264,11 @@ class WebhookIntake:
                                   f"body over the {self.max_body_bytes}-byte limit "
                                   "(BACKBONE_WEBHOOK_MAX_BODY_BYTES); nothing was kept")
         try:
-            signed = verify(self.secret, request.headers, body, now=self.clock.wall(),
-                            tolerance_s=self.tolerance_s)
+            if scheme.blocking:  # may fetch the provider's published keys
+                signed = await run_in_threadpool(scheme.verify, request.headers, body,
+                                                 now=self.clock.wall())
+            else:
+                signed = scheme.verify(request.headers, body, now=self.clock.wall())
         except SignatureError as error:
             self.metrics.refusals.labels(error.refusal.value).inc()
             log.info("webhook %s refused: %s", source, error)
@@ -374,15 +382,18 @@ class WebhookIntake:
         return [future.result() for future in futures]
 
 
-def build_app(sink: WebhookSink, settings: Settings, *, clock: Clock | None = None) -> Starlette:
-    """The ASGI app; ``settings.webhook_secret`` must hold the sender's whsec_ secret."""
-    if settings.webhook_secret is None:
-        raise SecretError("BACKBONE_WEBHOOK_SECRET is not set; set it to the whsec_ secret the "
-                          "sender shows for this endpoint")
-    secret = WebhookSecret.parse(settings.webhook_secret.get_secret_value())
+def build_app(sink: WebhookSink, settings: Settings, *, clock: Clock | None = None,
+              schemes: dict[str, Scheme] | None = None) -> Starlette:
+    """The ASGI app; each source is served with its scheme (default: from ``settings``,
+    schemes.py); SecretError when no source is configured or a secret is unusable."""
+    schemes = schemes_from_settings(settings) if schemes is None else schemes
+    if not schemes:
+        raise SecretError("no webhook source is configured: set BACKBONE_WEBHOOK_SECRET (Standard "
+                          "Webhooks) or a source's own secret (BACKBONE_WEBHOOK_SECRET_EASYPOST, "
+                          "..._AFTERSHIP, BACKBONE_WEBHOOK_SHIPENGINE_JWKS_URL, ...)")
     clock = clock or Clock()
     metrics = WebhookMetrics()
-    intake = WebhookIntake(sink, settings, secret, clock, metrics)
+    intake = WebhookIntake(sink, settings, schemes, clock, metrics)
     health: dict[str, Any] = {"checked": -math.inf, "problem": None}
 
     async def receive(request: Request) -> Response:
@@ -415,8 +426,9 @@ def build_app(sink: WebhookSink, settings: Settings, *, clock: Clock | None = No
 
 def _accepts(allowed: tuple[str, ...], content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    suffix = "+json" if allowed is JSON_TYPES else "+xml"
-    return media in allowed or (media.endswith(suffix) and "/" in media)
+    suffixes = tuple(s for s, types in (("+json", JSON_TYPES), ("+xml", XML_TYPES))
+                     if set(types) <= set(allowed))
+    return media in allowed or ("/" in media and media.endswith(suffixes))
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

@@ -22,9 +22,10 @@ def carrier_webhooks(
     archive_topic: str | None = typer.Option(None, "--archive-topic", hidden=True),
     milestone_topic: str | None = typer.Option(None, "--milestone-topic", hidden=True),
 ) -> None:
-    """POST /webhooks/<source> (easypost, fedex, ups, usps), Standard Webhooks signatures with
-    BACKBONE_WEBHOOK_SECRET; GET /healthz, GET /metrics. Answers 2xx only once Kafka has the
-    event.
+    """POST /webhooks/<source> (easypost, aftership, shipengine, shippo, ups, fedex, usps), each
+    verified with its provider's own scheme and secret (BACKBONE_WEBHOOK_SECRET_<SOURCE>;
+    Standard Webhooks with BACKBONE_WEBHOOK_SECRET for generic senders); GET /healthz,
+    GET /metrics. Answers 2xx only once Kafka has the event.
     """
     import uvicorn
 
@@ -34,9 +35,6 @@ def carrier_webhooks(
         topics = replace(topics, archive=replace(topics.archive, name=archive_topic))
     if milestone_topic:
         topics = replace(topics, milestones=replace(topics.milestones, name=milestone_topic))
-    if settings.webhook_secret is None:
-        fail("BACKBONE_WEBHOOK_SECRET is not set; set it to the whsec_ secret the sender "
-             "(carrier or aggregator) shows for this endpoint")
     sink = IntakePublisher(endpoints(settings).kafka, serde(settings),
                            delivery_timeout_ms=settings.webhook_delivery_timeout_ms,
                            topics=topics)

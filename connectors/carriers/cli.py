@@ -27,15 +27,26 @@ class CarrierName(StrEnum):
     ups = "ups"
     fedex = "fedex"
     usps = "usps"
+    dhl = "dhl"
     easypost = "easypost"
+    aftership = "aftership"
+    shipengine = "shipengine"
+    shippo = "shippo"
 
 
 @app.command("parse")
 def parse_command(
     file: Path = typer.Argument(..., metavar="FILE", help="A recorded tracking response."),
     carrier: CarrierName = typer.Option(..., "--carrier", help="Whose format FILE is in."),
+    tracking_number: str | None = typer.Option(
+        None, "--tracking-number",
+        help="The number FILE answers for, when the body does not repeat it (USPS v3)."),
 ) -> None:
     """FILE -> ShipmentMilestone JSON lines on stdout; skipped parts on stderr.
+
+    UPS, FedEx and USPS files may be the REST APIs' JSON or the legacy XML (the body says
+    which); dhl is the Unified Tracking API; easypost, aftership, shipengine and shippo read
+    their tracker objects and webhook bodies. The same code as the poller and the webhooks.
 
     A not-found or error response prints no events and exits 2; exit 1 when some parts were
     skipped.
@@ -45,7 +56,8 @@ def parse_command(
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror}")
     try:
-        parsed = parse(carrier.value, data, name=str(file), recorded_at=datetime.now(UTC))
+        parsed = parse(carrier.value, data, name=str(file), recorded_at=datetime.now(UTC),
+                       tracking_number=tracking_number)
     except CarrierResponseError as error:
         fail(str(error))
     for rejection in parsed.rejections:

@@ -7,7 +7,6 @@ ISO-8601 with an offset (EXACT).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from connectors.carriers.model import (
     EventTime,
     Parsed,
     TrackingEvent,
+    load_json,
     location,
     raw_status,
 )
@@ -46,11 +46,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
 
 
 def _tracker(data: bytes, name: str) -> dict[str, Any]:
-    try:
-        body = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CarrierResponseError(f"{name}: not JSON ({error}); expected a tracker.updated "
-                                   "event") from None
+    body = load_json(data, name, "a tracker.updated event")
     if not isinstance(body, dict):
         raise CarrierResponseError(f"{name}: expected a JSON object, got {type(body).__name__}")
     if "error" in body:

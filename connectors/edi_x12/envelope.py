@@ -13,6 +13,8 @@ What is rejected, and what is only reported:
   (`transaction_set` None, `rejection.scope` "group" / "interchange"); the sets inside were
   already delivered when the trailer is read, and stay delivered: the envelope is the
   partner's bookkeeping, the sets were individually sound.
+- A GS with other than its 8 elements is a group problem, and every set of that group is
+  rejected: its version and control number cannot be read by position.
 - A fatal problem (not X12, truncated ISA, over-long segment, data after IEA that is not an
   ISA, file ending before IEA) ends the iteration with a result whose `rejection.fatal` is
   set; a set left open at that point travels with it. Sets delivered before stay delivered.
@@ -34,6 +36,8 @@ from connectors.edi_x12.model import (
     Segment,
     TransactionSet,
     TransactionSetResult,
+    is_digits,
+    same_number,
 )
 from connectors.edi_x12.reader import (
     DEFAULT_CHUNK_SIZE,
@@ -46,6 +50,7 @@ from connectors.edi_x12.reader import (
 # the memory one set without an SE can take.
 DEFAULT_MAX_SET_SEGMENTS = 200_000
 
+_GS_ELEMENT_COUNT = 8
 _ENVELOPE_TAGS = frozenset({"ST", "SE", "GS", "GE", "IEA"})
 _tag = itemgetter(0)  # Segment.tag, without the property
 # Tags a file's walk remembers as valid segment ids, so a set whose tags were all seen
@@ -173,16 +178,16 @@ def _set_problem(
         )
     declared = fields[1].strip() if len(fields) > 1 else ""
     counted = len(segments)
-    if not declared.isdigit():
+    if not is_digits(declared):
         return (
             trailer,
-            f"SE01 should be the number of segments, found {declared!r}",
+            f"SE01 should be the number of segments, found {declared[:20]!r}",
             "the partner's transaction set trailer is malformed",
         )
-    if int(declared) != counted:
+    if not same_number(declared, str(counted)):
         return (
             trailer,
-            f"SE01 says {int(declared)} segments, counted {counted}",
+            f"SE01 says {_count(declared)} segments, counted {counted}",
             "the partner's transaction set is truncated or miscounted",
         )
     if segment_ids is not None and segment_ids.issuperset(map(_tag, segments)):
@@ -212,8 +217,10 @@ def check_group_trailer(
     """GE01 against the sets read in the group, GE02 against GS06."""
     problems = []
     declared = trailer.element(1).strip()
-    if not (declared.isdigit() and int(declared) == set_count):
-        problems.append(f"GE01 says {declared!r} transaction sets, the group has {set_count}")
+    if not same_number(declared, str(set_count)):
+        problems.append(
+            f"GE01 says {_shown(declared)} transaction sets, the group has {set_count}"
+        )
     if not same_control_number(trailer.element(2), group.control_number):
         problems.append(
             f"GE02 control number {trailer.element(2)!r} does not match GS06 "
@@ -240,9 +247,9 @@ def check_interchange_trailer(
     """IEA01 against the groups read in the interchange, IEA02 against ISA13."""
     problems = []
     declared = trailer.element(1).strip()
-    if not (declared.isdigit() and int(declared) == group_count):
+    if not same_number(declared, str(group_count)):
         problems.append(
-            f"IEA01 says {declared!r} functional groups, the interchange has {group_count}"
+            f"IEA01 says {_shown(declared)} functional groups, the interchange has {group_count}"
         )
     if not same_control_number(trailer.element(2), interchange.control_number):
         problems.append(
@@ -265,9 +272,18 @@ def same_control_number(a: str, b: str) -> bool:
     if a == b:  # the usual case, and equal either way
         return True
     a, b = a.strip(), b.strip()
-    if a.isdigit() and b.isdigit():
-        return int(a) == int(b)
-    return a == b
+    return same_number(a, b) or a == b
+
+
+def _count(digits: str) -> str:
+    """A declared count as a number for a message (leading zeros dropped), cut when long."""
+    number = digits.lstrip("0") or "0"
+    return number if len(number) <= 20 else _shown(number)
+
+
+def _shown(value: str) -> str:
+    """A partner's value for a message: quoted, and cut when it is absurdly long."""
+    return repr(value) if len(value) <= 20 else f"{value[:20]!r}... ({len(value)} characters)"
 
 
 def is_segment_id(tag: str) -> bool:
@@ -289,6 +305,7 @@ class _EnvelopeWalk:
         # One report per run of out-of-place segments, not one per segment of garbage.
         self._stray_reported = False
         self._segment_ids: set[str] = set()  # see _REMEMBERED_SEGMENT_IDS
+        self._broken_group: str | None = None  # why the open group's sets are rejected
 
     @property
     def in_interchange(self) -> bool:
@@ -396,6 +413,20 @@ class _EnvelopeWalk:
         self._group = _functional_group(gs)
         self._sets_in_group = 0
         self._groups_in_interchange += 1
+        self._broken_group = None
+        count = len(gs.fields) - 1
+        if count != _GS_ELEMENT_COUNT:
+            # GS08 (version) and GS06 (control number) are read by position: with an element
+            # too many or too few they would be some other element's value.
+            self._broken_group = (
+                f"GS has {count} elements, X12 defines {_GS_ELEMENT_COUNT}: its control number "
+                "(GS06) and version (GS08) cannot be told apart from its other elements"
+            )
+            yield TransactionSetResult(self._interchange, self._group, None, _error(
+                self._file, "group", gs, self._broken_group,
+                "every transaction set of this group is rejected; ask the partner to fix "
+                "their GS and " + _resend(self._interchange),
+                interchange=self._interchange, group=self._group))
 
     def start_set(self, st: Segment) -> list[Segment]:
         """Open a transaction set at this ST (inside an interchange); returns `open_set`."""
@@ -412,9 +443,13 @@ class _EnvelopeWalk:
         self.add_to_set(se)
         transaction_set = _transaction_set(self.open_set)
         self.open_set = None
-        if self._set_overflow:
-            size = len(transaction_set.segments) + self._set_overflow
+        if self._broken_group is not None:
             rejection: EdiError | None = self._set_error(
+                se, transaction_set, f"the set's group is malformed: {self._broken_group}",
+                "the set was not read; ask the partner to fix their GS")
+        elif self._set_overflow:
+            size = len(transaction_set.segments) + self._set_overflow
+            rejection = self._set_error(
                 se,
                 transaction_set,
                 f"the transaction set has {size} segments, more than the "

@@ -7,7 +7,16 @@ terminator is '~' followed by a newline when theirs is whitespace, for readable 
 
 AK5 / IK5 codes used: A accepted, R rejected with 1 (set not supported), 2 (trailer missing),
 3 (control number mismatch), 4 (segment count), 5 (segment content: mapping error).
-AK9 / group: A (all accepted), P (some), R (none).
+AK9 / group: A (all accepted), P (some), R (none); E (accepted, errors noted) when every set
+was accepted but the group's own trailer was wrong, with the AK905.. syntax codes: 3 (GE
+missing), 4 (GE02 does not match GS06), 5 (GE01 does not count the sets). The sets were
+delivered (the envelope is the partner's bookkeeping), so the group is not rejected for it.
+
+A 999 is an implementation acknowledgment of its own version: ST03 and GS08 are
+005010X231A1, whatever the acknowledged group's version (AK103 carries that one).
+
+Never acknowledged: a group of acknowledgments (GS01 FA: 997 / 999). Acknowledging an
+acknowledgment would start a loop between two translators; `needs_functional_ack` says so.
 """
 
 from __future__ import annotations
@@ -40,6 +49,28 @@ def set_error_code(problem: str) -> str:
     return "5"
 
 
+# The 999's own implementation guide (X12 005010X231A1), its ST03 and GS08.
+IMPLEMENTATION_ACK_VERSION = "005010X231A1"
+# GS01 of a group of functional / implementation acknowledgments (997, 999).
+ACKNOWLEDGMENT_GROUP = "FA"
+
+
+def needs_functional_ack(group: FunctionalGroup) -> bool:
+    """False for a group of 997/999s: an acknowledgment is never acknowledged."""
+    return group.functional_id.strip().upper() != ACKNOWLEDGMENT_GROUP
+
+
+def group_error_code(problem: str) -> str | None:
+    """The AK905 functional group syntax error code of a group-trailer problem, if any."""
+    if problem.startswith("GE01"):
+        return "5"
+    if problem.startswith("GE02"):
+        return "4"
+    if "has no GE" in problem:
+        return "3"
+    return None
+
+
 def functional_ack(
     interchange: Interchange,
     group: FunctionalGroup,
@@ -47,20 +78,28 @@ def functional_ack(
     *,
     control_number: int,
     now: datetime,
+    group_errors: tuple[str, ...] = (),
 ) -> str:
-    """The whole interchange (ISA..IEA) acknowledging `group`."""
+    """The whole interchange (ISA..IEA) acknowledging `group`.
+
+    `group_errors`: AK905 codes (see `group_error_code`) of the group's own trailer problems.
+    """
     d = interchange.delimiters
     e = d.element
     terminator = d.segment if d.segment.strip() else "~"
     is_999 = group.version.startswith("005010")
     set_id = "999" if is_999 else "997"
+    version = IMPLEMENTATION_ACK_VERSION if is_999 else group.version
     icn = f"{control_number:09d}"
     gcn = str(control_number)
     accepted = sum(1 for v in verdicts if v.error_code is None)
     ak9 = "A" if accepted == len(verdicts) else "P" if accepted else "R"
+    codes = tuple(dict.fromkeys(group_errors))[:5]  # AK905..AK909
+    if codes and ak9 == "A":
+        ak9 = "E"
     ack_loop = "IK5" if is_999 else "AK5"
     body: list[str] = [
-        e.join(("ST", set_id, "0001", *((group.version,) if is_999 else ()))),
+        e.join(("ST", set_id, "0001", *((version,) if is_999 else ()))),
         e.join(("AK1", group.functional_id, group.control_number, group.version)),
     ]
     for verdict in verdicts:
@@ -69,7 +108,8 @@ def functional_ack(
             body.append(e.join((ack_loop, "A")))
         else:
             body.append(e.join((ack_loop, "R", verdict.error_code)))
-    body.append(e.join(("AK9", ak9, str(len(verdicts)), str(len(verdicts)), str(accepted))))
+    body.append(e.join(("AK9", ak9, str(len(verdicts)), str(len(verdicts)), str(accepted),
+                        *codes)))
     body.append(e.join(("SE", str(len(body) + 1), "0001")))
     repetition = d.repetition if d.repetition is not None else "U"
     isa = e.join((
@@ -82,7 +122,7 @@ def functional_ack(
     segments = [
         isa,
         e.join(("GS", "FA", group.receiver, group.sender, now.strftime("%Y%m%d"),
-                now.strftime("%H%M"), gcn, "X", group.version)),
+                now.strftime("%H%M"), gcn, "X", version)),
         *body,
         e.join(("GE", "1", gcn)),
         e.join(("IEA", "1", icn)),

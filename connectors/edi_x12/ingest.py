@@ -10,7 +10,8 @@ For each file of the inbox (oldest first; hidden, `.tmp` and `.part` files are l
    mapping) as a dead letter on `edi-x12.dlq.v1` (value: the set's raw text; headers
    `backbone.dlq.*`: reason, file, position, control numbers);
 4. wait for every delivery; only then record the interchanges in the ledger, write one
-   997 (999 for 005010) per functional group to the outbound folder, and move the file to
+   997 (999 for 005010) per functional group (never for a group of 997/999s; AK9 notes the
+   group's trailer errors) to the outbound folder, and move the file to
    `processed/` (with `<file>.report.txt` when something was rejected). A delivery failure
    moves it to `failed/` with `<file>.error.txt`; the ledger is untouched, so a retry
    (move it back to the inbox) publishes it again — at least once, never lost.
@@ -40,7 +41,13 @@ from backbone.headers import child_traceparent, new_traceparent
 from backbone.registry import RegistryAuthError
 from connectors.edi_x12.envelope import read_file
 from connectors.edi_x12.errors import EdiError
-from connectors.edi_x12.functional_ack import SetVerdict, functional_ack, set_error_code
+from connectors.edi_x12.functional_ack import (
+    SetVerdict,
+    functional_ack,
+    group_error_code,
+    needs_functional_ack,
+    set_error_code,
+)
 from connectors.edi_x12.ledger import InterchangeLedger, interchange_key
 from connectors.edi_x12.mapping import MappingError, map_transaction_set
 from connectors.edi_x12.model import (
@@ -75,6 +82,7 @@ class _Interchange:
     events: list[Event] = field(default_factory=list)
     dead_letters: list[tuple[TransactionSet, EdiError]] = field(default_factory=list)
     groups: dict[str, tuple[FunctionalGroup, list[SetVerdict]]] = field(default_factory=dict)
+    group_errors: dict[str, list[str]] = field(default_factory=dict)  # AK905 codes by GS06
 
 
 class DeadLetters:
@@ -232,8 +240,10 @@ class EdiInbox:
             self.ledger.record(key, path.name, len(plan.events))
         for plan in interchanges.values():
             for group, verdicts in plan.groups.values():
-                outcome.acknowledgements.append(self._write_ack(path.name, plan.header, group,
-                                                                verdicts))
+                if needs_functional_ack(group):
+                    errors = tuple(plan.group_errors.get(group.control_number, ()))
+                    outcome.acknowledgements.append(self._write_ack(path.name, plan.header,
+                                                                    group, verdicts, errors))
         self.ledger.save()
         outcome.moved_to = self._move(path, self.processed)
         if problems:
@@ -255,6 +265,9 @@ class EdiInbox:
             if ts is None:
                 if result.rejection is not None:
                     problems.append(str(result.rejection))
+                    code = group_error_code(result.rejection.problem)
+                    if group is not None and code is not None:
+                        plan.group_errors.setdefault(group.control_number, []).append(code)
                 continue
             error = result.rejection
             if error is None:
@@ -273,10 +286,10 @@ class EdiInbox:
         return interchanges, problems
 
     def _write_ack(self, name: str, interchange: Interchange, group: FunctionalGroup,
-                   verdicts: list[SetVerdict]) -> Path:
+                   verdicts: list[SetVerdict], group_errors: tuple[str, ...]) -> Path:
         number = self.ledger.next_control_number()
         text = functional_ack(interchange, group, verdicts, control_number=number,
-                              now=datetime.now(UTC))
+                              now=datetime.now(UTC), group_errors=group_errors)
         kind = "999" if group.version.startswith("005010") else "997"
         self.outbound.mkdir(parents=True, exist_ok=True)
         target = self.outbound / f"{Path(name).stem}.{group.control_number}.{number:09d}.{kind}"

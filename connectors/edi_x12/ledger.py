@@ -20,8 +20,8 @@ from typing import Any
 def interchange_key(sender_qualifier: str, sender_id: str, control_number: str) -> str:
     """Sender + ISA13; leading zeros of a numeric ISA13 do not make a new interchange."""
     number = control_number.strip()
-    if number.isdigit():
-        number = str(int(number))
+    if number.isascii() and number.isdigit():  # not '³', which int() refuses
+        number = number.lstrip("0") or "0"
     return f"{sender_qualifier.strip()}/{sender_id.strip()}:{number}"
 
 

@@ -15,6 +15,17 @@ from typing import NamedTuple
 from connectors.edi_x12.errors import EdiError
 
 
+def is_digits(value: str) -> bool:
+    """ASCII digits only: `str.isdigit()` alone also takes '³' or '٣', which `int()` refuses."""
+    return value.isascii() and value.isdigit()
+
+
+def same_number(a: str, b: str) -> bool:
+    """Two ASCII digit strings equal as numbers, without `int()`: X12 counts and control
+    numbers can be any length, and `int()` refuses strings past 4,300 digits."""
+    return is_digits(a) and is_digits(b) and (a.lstrip("0") or "0") == (b.lstrip("0") or "0")
+
+
 class SegmentPosition(NamedTuple):
     """Where a segment starts: 0-based byte offset in the file, 1-based segment number."""
 

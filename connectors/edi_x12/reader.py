@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from connectors.edi_x12.errors import EdiError, EdiFileError
-from connectors.edi_x12.model import Delimiters, Interchange, Segment
+from connectors.edi_x12.model import Delimiters, Interchange, Segment, is_digits
 
 DEFAULT_CHUNK_SIZE = 64 * 1024
 DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024
@@ -46,6 +46,8 @@ _WHITESPACE_TEXT = _WHITESPACE_BYTES.decode("ascii")
 _TRAILING_WHITESPACE_TEXT = "\r\n"
 _TRAILING_WHITESPACE = b"\r\n"
 _ISA_TAG = b"ISA"
+# How far past an ISA with a line-break terminator the next segment is looked at.
+_PEEK_BYTES = 4096
 # Segments per run handed on by `SegmentScanner.batches`: enough to make the per-run cost
 # vanish, few enough that a run's objects do not pile up in the garbage collector's young
 # generation (700 allocations by default) and make it collect over and over.
@@ -267,8 +269,13 @@ class SegmentScanner:
         component = isa[component_at:terminator_at]
         terminator = isa[terminator_at : terminator_at + utf8_char_length(isa, terminator_at)]
         self._check_isa_delimiters(separator, component, terminator)
+        if terminator.isspace():
+            self._check_whitespace_terminator(
+                separator, component, terminator, terminator_at + len(terminator)
+            )
         self._set_delimiters(separator, terminator)
         fields = tuple(self._decode(isa[:terminator_at]).split(self._separator))
+        self._check_isa_elements(fields, _text(terminator))
         window.start += terminator_at + len(terminator)
         self._count += 1
         segment = Segment("ISA", fields, offset, self._count)
@@ -309,6 +316,57 @@ class SegmentScanner:
                 f"the ISA header declares {_text(component)!r} as both component separator "
                 "and segment terminator",
                 "ask the partner to fix their interchange header (ISA16)",
+                tag="ISA",
+            )
+
+    def _check_isa_elements(self, fields: tuple[str, ...], terminator: str) -> None:
+        """No ISA element may hold the segment terminator: the ISA is cut by counting its
+        separators, so a stray terminator inside it would otherwise reach a value."""
+        for number, value in enumerate(fields[1:_ISA_ELEMENT_COUNT], start=1):
+            if terminator in value:
+                raise self._error(
+                    f"ISA{number:02d} {value[:20]!r} contains the segment terminator "
+                    f"{terminator!r}: a segment ends inside the interchange header",
+                    "the interchange header is corrupt; ask the partner to resend the file",
+                    tag="ISA",
+                )
+
+    def _check_whitespace_terminator(
+        self, separator: bytes, component: bytes, terminator: bytes, isa_length: int
+    ) -> None:
+        """A line break may be the terminator; it may also be what follows a lost ISA16.
+
+        "...*P*~" + newline has no ISA16: '~' is read as the component separator and the
+        newline as the terminator, and every value would then end with the real terminator.
+        Seen from the next segment: it ends with the would-be component separator, or that
+        character is followed by the next segment's tag. A space or tab cannot be a
+        terminator at all: element values hold spaces.
+        """
+        if terminator not in (b"\n", b"\r"):
+            raise self._error(
+                f"the ISA header is malformed: its segment terminator would be "
+                f"{_text(terminator)!r} (the character after ISA16 {_text(component)!r}), and "
+                "element values contain spaces and tabs",
+                "ISA16 or the segment terminator is missing; nothing of this interchange was "
+                "read — ask the partner to fix their interchange header",
+                tag="ISA",
+            )
+        window = self._window
+        window.ensure(isa_length + _PEEK_BYTES)
+        following = bytes(window.data[window.start + isa_length :][:_PEEK_BYTES])
+        following = following.lstrip(_WHITESPACE_BYTES)
+        end = following.find(terminator)
+        segment = (following if end < 0 else following[:end]).rstrip(_WHITESPACE_BYTES)
+        tags = (b"GS", b"ST", b"SE", b"GE", b"IEA", b"TA1")
+        run_together = any(component + tag + separator in segment for tag in tags)
+        if segment.endswith(component) or run_together:
+            raise self._error(
+                f"the ISA header declares {_text(component)!r} as component separator (ISA16) "
+                f"and a line break as segment terminator, but the next segment "
+                f"{_text(segment[:40])!r} ends with or is cut by {_text(component)!r}: ISA16 "
+                "is missing and the values would carry the real terminator",
+                "the file cannot be read with the delimiters its ISA declares; nothing of this "
+                "interchange was published — ask the partner to fix ISA16",
                 tag="ISA",
             )
 
@@ -552,7 +610,7 @@ def _interchange(
     repetition = isa.element(11)
     # ISA11 became the repetition separator in 00402; before that it is the standards id.
     has_repetition = (
-        version.isdigit()
+        is_digits(version)
         and int(version) >= 402
         and len(repetition) == 1
         and not repetition.isalnum()

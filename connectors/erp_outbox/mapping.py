@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,6 +57,9 @@ _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 # Decimal, not float: 18.40 must stay 18.40. One decoder serves every row: json.loads given
 # parse_float builds a new one on each call.
 _PAYLOAD_DECODER = json.JSONDecoder(parse_float=Decimal)
+# Digits that hold any sum of qty x price exactly (each product at most 36 digits) for
+# as many lines as a payload can carry.
+_EXACT_DIGITS = 100
 
 PURPOSES = {
     "PurchaseOrderCreated": PurchaseOrderPurpose.ORIGINAL,
@@ -120,6 +123,11 @@ def map_row(row: OutboxRow, *, instance: str, recorded_at: datetime) -> Event:
                             Category.DESERIALIZATION) from None
     if not isinstance(payload, dict):
         raise UnmappableRow(row, "payload is not a JSON object", Category.SCHEMA_VALIDATION)
+    # only a \u escape puts a lone surrogate (text no UTF-8 or Avro string holds) in a
+    # payload; str(): a SQLite payload may be bytes
+    if "\\u" in str(row.payload) and not _all_unicode(payload):
+        raise UnmappableRow(row, "payload has a lone surrogate escape such as \\ud800; the "
+                            "ERP must write its text as UTF-8", Category.DESERIALIZATION)
     try:
         if row.aggregatetype == "PurchaseOrder":
             return _purchase_order(row, payload, instance, recorded_at)
@@ -161,6 +169,24 @@ def _decode(text: str) -> Any:
 
 class _FieldError(ValueError):
     pass
+
+
+def _all_unicode(payload: Any) -> bool:
+    """Every key and string in ``payload`` encodes to UTF-8 (a loop: payloads nest deeply)."""
+    pending = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending += value.keys()
+            pending += value.values()
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _envelope(row: OutboxRow, payload: Mapping[str, Any], instance: str,
@@ -208,8 +234,7 @@ def _purchase_order(row: OutboxRow, payload: Mapping[str, Any], instance: str,
     for field, role in (("supplier", PartyRole.SUPPLIER), ("ship_to", PartyRole.SHIP_TO)):
         if payload.get(field):
             parties.append(_party(payload[field], field, role))
-    total = sum(((line.unit_price or Decimal(0)) * line.ordered_qty.value for line in lines),
-                Decimal(0))
+    total = _total(lines)
     return PurchaseOrderChanged(
         **_envelope(row, payload, instance, recorded_at, po_number),
         buyer=buyer,
@@ -223,9 +248,18 @@ def _purchase_order(row: OutboxRow, payload: Mapping[str, Any], instance: str,
         parties=tuple(parties),
         dates=dates,
         lines=lines,
-        total_amount=total.quantize(Decimal("0.0001")) if lines and purpose is not
+        total_amount=total if lines and purpose is not
         PurchaseOrderPurpose.CANCEL else None,
     )
+
+
+def _total(lines: tuple[PurchaseOrderLine, ...]) -> Decimal:
+    """Sum of qty x unit price, exact: the default 28 digits would round a product of two
+    validated decimals (up to 36 digits) and then make ``quantize`` raise InvalidOperation;
+    exact, a total too large for the model is its validation error like any other."""
+    with localcontext(prec=_EXACT_DIGITS):
+        return sum(((line.unit_price or Decimal(0)) * line.ordered_qty.value for line in lines),
+                   Decimal(0)).quantize(Decimal("0.0001"))
 
 
 def _po_line(line: Any, index: int, default_change: LineChangeType) -> PurchaseOrderLine:

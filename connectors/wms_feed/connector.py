@@ -5,6 +5,10 @@ the last delivered row (``{"row": n, "file": <name>}``, inclusive, see connector
 a file that comes back — the same bytes under any name, after a crash before it was moved —
 resumes after its last delivered row, and a fully delivered one publishes nothing. A file is
 moved to ``processed/`` only after Kafka acknowledged every row of it.
+
+A file that cannot be split into rows at all (files.UnreadableFile) publishes nothing: it
+becomes one dead letter holding the whole file (offset ``{"row": 0, "unreadable": true}``) and
+is moved to ``failed/`` after Kafka acknowledged it, so one bad file never halts the feed.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from pathlib import Path
 
 from backbone.errors import Category
 from connectors.api import DeadLetter, OffsetReader, SourceRecord
-from connectors.wms_feed.files import FeedRow, feed_files, read_rows
+from connectors.wms_feed.files import FeedRow, UnreadableFile, feed_files, read_rows
 from connectors.wms_feed.mapping import BadRow, map_row
 
 NAME = "wms-feed"
 DEAD_LETTER_TOPIC = "wms-feed.dlq.v1"
 PROCESSED = "processed"
+FAILED = "failed"
 
 
 @dataclass
@@ -47,6 +52,13 @@ class _OpenFile:
     next_index: int  # first row not handed out yet
     delivered_index: int  # first row not delivered yet
     partition: dict[str, str] = field(default_factory=dict)
+    unreadable: UnreadableFile | None = None  # then one item: the whole file as a dead letter
+    content: bytes = b""  # kept only for an unreadable file
+
+    @property
+    def size(self) -> int:
+        """Items to deliver: the rows, or the one whole-file dead letter."""
+        return 1 if self.unreadable is not None else len(self.rows)
 
 
 class WmsFeedTask:
@@ -69,11 +81,14 @@ class WmsFeedTask:
             current = self._file or self._open_next()
             if current is None:
                 return []
-            if current.next_index >= len(current.rows):
-                if current.delivered_index >= len(current.rows):
+            if current.next_index >= current.size:
+                if current.delivered_index >= current.size:
                     self._finish(current)  # nothing (more) to deliver: move it now
                     continue
                 return []  # waiting for the batch in flight to be committed
+            if current.unreadable is not None:
+                current.next_index = 1
+                return [self._whole_file(current, current.unreadable)]
             batch = current.rows[current.next_index:current.next_index + max_records]
             current.next_index += len(batch)
             recorded_at = datetime.now(UTC)
@@ -84,7 +99,7 @@ class WmsFeedTask:
         if current is None or not records:
             return
         current.delivered_index = current.next_index
-        if current.delivered_index >= len(current.rows):
+        if current.delivered_index >= current.size:
             self._finish(current)
 
     def abandon(self, records: Sequence[SourceRecord]) -> None:
@@ -97,11 +112,31 @@ class WmsFeedTask:
     def _open_next(self) -> _OpenFile | None:
         assert self._offsets is not None, "WmsFeedTask.start was not called"
         for path in feed_files(self.inbox):
-            content = path.read_bytes()
-            digest = hashlib.sha256(content).hexdigest()
+            unreadable: UnreadableFile | None = None
+            try:
+                content = path.read_bytes()
+            except FileNotFoundError:
+                continue  # taken away since the folder was listed
+            except OSError as error:  # e.g. no read permission: a dead letter without bytes
+                content = b""
+                unreadable = UnreadableFile(f"cannot be read ({error.strerror}); check its "
+                                            "permissions")
+            # an unopened file has no content to hash: its name stands in
+            digest = hashlib.sha256(content if unreadable is None
+                                    else f"unopened:{path.name}".encode()).hexdigest()
             partition = {"inbox": str(self.inbox), "sha256": digest}
-            rows = list(read_rows(path.name, content))
             stored = self._offsets.offset(self.connector.name, partition)
+            rows: list[FeedRow] = []
+            if unreadable is None:
+                try:
+                    rows = list(read_rows(path.name, content))
+                except UnreadableFile as error:
+                    unreadable = error
+            if unreadable is not None:
+                done = 1 if stored and stored.get("unreadable") else 0  # already dead-lettered
+                self._file = _OpenFile(path, digest, [], done, done, partition, unreadable,
+                                       content)
+                return self._file
             last_row = int(stored["row"]) if stored else 0
             # Resume strictly after the last delivered row (connectors/api.py).
             start = next((i for i, row in enumerate(rows) if row.row > last_row), len(rows))
@@ -110,7 +145,9 @@ class WmsFeedTask:
         return None
 
     def _finish(self, current: _OpenFile) -> None:
-        target = self.inbox / PROCESSED / current.path.name
+        folder = self.inbox / (FAILED if current.unreadable is not None else PROCESSED)
+        folder.mkdir(exist_ok=True)
+        target = folder / current.path.name
         if target.exists():
             target = target.with_name(f"{target.stem}.{current.digest[:12]}{target.suffix}")
         if current.path.exists():
@@ -133,4 +170,17 @@ class WmsFeedTask:
                             value=row.raw.encode(),
                             where={"file": current.path.name, "row": str(row.row),
                                    "sha256": current.digest})
+        return SourceRecord(current.partition, offset, dead_letter=letter)
+
+    def _whole_file(self, current: _OpenFile, error: UnreadableFile) -> SourceRecord:
+        name = current.path.name
+        where = f"{name} row {error.row}" if error.row is not None else name
+        reason = (f"{where}: {error}; nothing of the file was published, the whole file is "
+                  f"the dead letter and the file moves to {FAILED}/: fix it and drop it in "
+                  "again")
+        letter = DeadLetter(reason=reason, category=Category.DESERIALIZATION, key=name,
+                            value=current.content,
+                            where={"file": name, "row": str(error.row or 0),
+                                   "sha256": current.digest, "whole_file": "true"})
+        offset = {"row": 0, "file": name, "unreadable": True}
         return SourceRecord(current.partition, offset, dead_letter=letter)

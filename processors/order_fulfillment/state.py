@@ -4,7 +4,9 @@ CANONICAL_MODEL.md, order-line state: per PO line keep ordered, acknowledged (by
 shipped, received and invoiced quantities in the base unit (``Quantity.base_value``, else the
 value as stated); the state is DERIVED from them, never mapped:
 
-    CANCELLED  cancel change, deleted line, or an acknowledgement rejecting the whole line
+    CANCELLED  cancel change, deleted line (850/860 POC02 DI or CF, or an 865 line answering
+               such a deletion without rejecting it), or an acknowledgement rejecting the
+               whole line (a rejected deletion keeps the line)
     INVOICED   received >= ordered and invoiced >= ordered
     RECEIVED / PARTIALLY_RECEIVED   received >= ordered / received > 0
     SHIPPED / PARTIALLY_SHIPPED     shipped >= ordered / shipped > 0
@@ -158,8 +160,9 @@ def _order(state: dict[str, Any], event: PurchaseOrderChanged) -> None:
             continue
         line["cancelled"] = False
         line["sku"] = po_line.item.sku or line["sku"]
-        line["uom"] = base_uom(po_line.ordered_qty)
-        line["ordered"] = str(base(po_line.ordered_qty))
+        if po_line.ordered_qty_stated:  # a price change or reschedule keeps the quantity
+            line["uom"] = base_uom(po_line.ordered_qty)
+            line["ordered"] = str(base(po_line.ordered_qty))
 
 
 def _acknowledgement(state: dict[str, Any], event: SupplierAcknowledgement) -> None:
@@ -177,6 +180,12 @@ def _acknowledgement(state: dict[str, Any], event: SupplierAcknowledgement) -> N
         statuses = {ack.status for ack in ack_line.acks}
         line["rejected"] = bool(statuses) and statuses <= {LineAckStatus.REJECTED,
                                                            LineAckStatus.CANCELLED}
+        # An 865 line answering a deletion: accepting it ends the line; rejecting it means
+        # the supplier refuses the deletion, which keeps the line alive, not cancelled.
+        if ack_line.change_type is LineChangeType.DELETE:
+            line["rejected"] = False
+            if LineAckStatus.REJECTED not in statuses:
+                line["cancelled"] = True
         line["sku"] = line["sku"] or ack_line.item.sku
 
 
@@ -314,5 +323,10 @@ def order_state(states: list[OrderLineState]) -> OrderLineState:
     return min(alive, key=lambda state: _PROGRESS_RANK.get(state, 0))
 
 
-def _line_sort(number: str) -> tuple[int, str]:
-    return (int(number), number) if number.isdigit() else (1 << 30, number)
+def _line_sort(number: str) -> tuple[int, int, str, str]:
+    # Numeric line numbers in numeric order, without int(): it refuses '³' (which isdigit()
+    # accepts) and strings past 4,300 digits, and line numbers are the partner's text.
+    if number.isascii() and number.isdigit():
+        digits = number.lstrip("0")
+        return (0, len(digits), digits, number)
+    return (1, 0, "", number)

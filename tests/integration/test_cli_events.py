@@ -82,6 +82,35 @@ def test_publish_then_tail_round_trip_with_bad_lines_reported(
     }
 
 
+def test_publish_reports_lines_that_crashed_it_by_number(
+    stack: Endpoints, admin: AdminClient, tmp_path: Path
+) -> None:
+    """Found by fuzzing (issue 14): a deeply nested line killed the command (RecursionError),
+    and so did a line that is not UTF-8 (the file was decoded before any line was read)."""
+    apply_topics(admin, [topic(MILESTONES)])
+    good = [json.dumps(sample_shipment_milestone(seed=950 + n).to_json_dict()).encode()
+            for n in range(2)]
+    deep_but_readable = json.dumps({**json.loads(good[0]), "carrier": json.loads(
+        "[" * 900 + "]" * 900)}).encode()
+    lone_surrogate = good[1].replace(b'"carrier": "', b'"carrier": "\\ud800', 1)
+    assert lone_surrogate != good[1]
+    source = tmp_path / "milestones.jsonl"
+    source.write_bytes(b"\n".join([good[0], b"[" * 100_000, b"\xff\xfe{}", deep_but_readable,
+                                   lone_surrogate, good[1]]) + b"\n")
+
+    published = backbone(stack, "publish", MILESTONES, str(source))
+
+    assert published.returncode == 1, published.stderr
+    assert "Traceback" not in published.stderr
+    assert f"{source} line 2: not JSON this command reads: nested too deeply" in published.stderr
+    assert f"{source} line 3: not UTF-8 text" in published.stderr
+    assert f"{source} line 4: field carrier: Input should be a valid string" in published.stderr
+    assert f"{source} line 5: " in published.stderr and "surrogates not allowed" in (
+        published.stderr)
+    assert "published 2 events to logistics.shipment-milestone.raw.v1; rejected 4 lines" in (
+        published.stderr)
+
+
 def test_publish_of_only_bad_lines_exits_2(stack: Endpoints, admin: AdminClient) -> None:
     apply_topics(admin, [topic(MILESTONES)])
     result = backbone(stack, "publish", MILESTONES, "-", stdin='{"event_type": "nope"}\n')

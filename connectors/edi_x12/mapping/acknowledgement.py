@@ -6,6 +6,11 @@ each becomes one LineAck. ACK04/05 dates: 010/068/069 are ship dates, 002/017/06
 delivery dates. ACK27-29 (code list qualifier, industry codes) are kept as `reason_raw`
 "<27>:<28>:<29>" because partners put their reason codes there (node-x12 855: `BI*ACK*CW`
 -> "BI:ACK:CW").
+
+Dates keep their qualifiers at every level: header DTM (`dates`), line DTM before the first
+ACK (`SupplierAckLine.dates`), ACK04/05 and the DTM of an ACK loop (`LineAck.dates`); a date
+that is not a date is a warning naming its segment. An 865 line carries the change it
+answers (POC02, element 670) and the quantity left to receive (POC04).
 """
 
 from __future__ import annotations
@@ -16,20 +21,25 @@ from backbone.events import (
     Event,
     LineAck,
     LineAckStatus,
+    LineChangeType,
     SupplierAckLine,
     SupplierAcknowledgement,
 )
 from connectors.edi_x12.mapping.common import (
     SetContext,
+    business_dates,
+    dated,
     description_of,
     id_pairs,
     item_ref,
+    line_number_of,
     midnight,
     parties,
     quantity,
     split_loops,
     text,
 )
+from connectors.edi_x12.mapping.purchase_order import CHANGE_TYPES
 from connectors.edi_x12.model import Segment
 
 # Element 587 (BAK02/BCA02); NA (no acknowledgment needed) stays UNKNOWN with its raw code.
@@ -77,6 +87,7 @@ def map_acknowledgement(ctx: SetContext) -> list[Event]:
     head, loops = split_loops(body, _LINE_TAGS)
     po_date = ctx.date_of(begin, 6 if is_change else 4)
     ack_date = None if is_change else ctx.date_of(begin, 9)
+    header_dates = business_dates(ctx, head)
     lines = tuple(_line(ctx, loop, ordinal) for ordinal, loop in enumerate(loops, start=1))
     occurred = ack_date or po_date
     # Read before the envelope copies the warnings (a GLN check may add one).
@@ -95,35 +106,56 @@ def map_acknowledgement(ctx: SetContext) -> list[Event]:
             change_sequence=text(begin, 5) if is_change else None,
             parties=header_parties,
             lines=lines,
+            dates=header_dates,
         )
     ]
 
 
 def _line(ctx: SetContext, loop: list[Segment], ordinal: int) -> SupplierAckLine:
     line = loop[0]
-    line_number = text(line, 1) or str(ordinal)
+    line_number = line_number_of(ctx, line, ordinal)
+    change_type = change_raw = left = None
     if line.tag == "POC":
         ordered, price_at, ids_from = quantity(ctx, line, 3, 5), 6, 8
+        change_raw = text(line, 2)
+        change_type = CHANGE_TYPES.get(change_raw or "")
+        if change_type is None:
+            ctx.warn(line, f"POC02 change type {change_raw!r} (element 670) is not known")
+            change_type = LineChangeType.UNKNOWN
+        left = quantity(ctx, line, 4, 5)
     else:
         ordered, price_at, ids_from = quantity(ctx, line, 2, 3), 4, 6
+    # DTM before the first ACK dates the line; a DTM after an ACK belongs to that ACK's loop.
+    line_dates: list[Segment] = []
+    acks: list[tuple[Segment, list[Segment]]] = []
+    for segment in loop[1:]:
+        if segment.tag == "ACK":
+            acks.append((segment, []))
+        elif segment.tag == "DTM":
+            (acks[-1][1] if acks else line_dates).append(segment)
     return SupplierAckLine(
         line_number=line_number,
         item=item_ref(ctx, line, id_pairs(line, ids_from), line_ref=line_number,
                       description=description_of(loop)),
         ordered_qty=ordered,
         unit_price=ctx.number(line, price_at),
-        acks=tuple(_ack(ctx, s) for s in loop if s.tag == "ACK"),
+        acks=tuple(_ack(ctx, ack, dtms) for ack, dtms in acks),
+        change_type=change_type,
+        change_type_raw=change_raw,
+        qty_left_to_receive=left,
+        dates=business_dates(ctx, line_dates),
     )
 
 
-def _ack(ctx: SetContext, ack: Segment) -> LineAck:
+def _ack(ctx: SetContext, ack: Segment, dtms: list[Segment]) -> LineAck:
     status_raw = ack.element(1).strip()
     status = LINE_STATUSES.get(status_raw)
     if status is None:
         ctx.warn(ack, f"line status {status_raw!r} (element 668) is not known")
         status = LineAckStatus.UNKNOWN
     qualifier = ack.element(4).strip()
-    day = ctx.date_of(ack, 5)
+    ack_date = dated(ctx, ack, 4, 5)
+    day = ack_date.date if ack_date is not None else None
     substitute = None
     if status_raw == "IS":
         pairs = list(id_pairs(ack, 7, 26))
@@ -137,4 +169,5 @@ def _ack(ctx: SetContext, ack: Segment) -> LineAck:
         promised_delivery_date=day if qualifier in _DELIVERY_DATES else None,
         substitute_item=substitute,
         reason_raw=":".join(reason) or None,
+        dates=(*((ack_date,) if ack_date is not None else ()), *business_dates(ctx, dtms)),
     )

@@ -35,7 +35,17 @@ from backbone.events import (
     SourceSystem,
 )
 from connectors.edi_x12.errors import EdiError
-from connectors.edi_x12.model import FunctionalGroup, Interchange, Segment, TransactionSet
+from connectors.edi_x12.model import (
+    FunctionalGroup,
+    Interchange,
+    Segment,
+    TransactionSet,
+    is_digits,
+)
+
+# Numbers are refused beyond 10**±this: far outside the canonical decimals, and small enough
+# that products and sums of two of them stay exact in a 100-digit decimal context.
+_NUMBER_EXPONENT_BOUND = 30
 
 # A fixed namespace so event ids are stable across processes and releases.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c4a52-9d3e-5b8a-a4f0-2c7e1d0b9e31")
@@ -171,8 +181,16 @@ class SetContext:
                 "it must be a decimal such as 12 or 9.25",
             ) from None
         if not value.is_finite():
-            raise self.fail(segment, f"{segment.tag}{n:02d} {raw!r} is not a finite number",
+            raise self.fail(segment, f"{segment.tag}{n:02d} {raw[:30]!r} is not a finite number",
                             "it must be a decimal such as 12 or 9.25")
+        # "1E999999999" is a valid Decimal whose arithmetic overflows; nothing the canonical
+        # model holds (at most 14 integer digits, 6 decimals) is anywhere near these bounds.
+        if value and not -_NUMBER_EXPONENT_BOUND <= value.adjusted() <= _NUMBER_EXPONENT_BOUND:
+            raise self.fail(
+                segment,
+                f"{segment.tag}{n:02d} {raw[:30]!r} is out of range for a quantity or amount",
+                "it must be a decimal such as 12 or 9.25",
+            )
         return value
 
     def date_of(self, segment: Segment, n: int) -> date | None:
@@ -198,9 +216,9 @@ def text(segment: Segment, n: int) -> str | None:
 def parse_date(raw: str) -> date | None:
     raw = raw.strip()
     try:
-        if len(raw) == 8 and raw.isdigit():
+        if len(raw) == 8 and is_digits(raw):
             return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
-        if len(raw) == 6 and raw.isdigit():
+        if len(raw) == 6 and is_digits(raw):
             # YYMMDD (before 004010): the X12 window, 00-49 -> 20xx.
             year = int(raw[:2])
             return date(2000 + year if year < 50 else 1900 + year, int(raw[2:4]), int(raw[4:]))
@@ -212,10 +230,10 @@ def parse_date(raw: str) -> date | None:
 def parse_time(raw: str) -> tuple[int, int, int] | None:
     """HHMM, HHMMSS or HHMMSSd..; None when malformed."""
     raw = raw.strip()
-    if len(raw) < 4 or not raw[:4].isdigit():
+    if len(raw) < 4 or not is_digits(raw[:4]):
         return None
     hour, minute = int(raw[:2]), int(raw[2:4])
-    second = int(raw[4:6]) if len(raw) >= 6 and raw[4:6].isdigit() else 0
+    second = int(raw[4:6]) if len(raw) >= 6 and is_digits(raw[4:6]) else 0
     if hour > 23 or minute > 59 or second > 59:
         return None
     return hour, minute, second
@@ -386,7 +404,7 @@ def gs1_check_digit_ok(digits: str) -> bool:
 
 def check_identifier(ctx: SetContext, segment: Segment, kind: str, value: str, length: int) -> bool:
     """Length and GS1 check digit of `value`; a failure is a warning on the event."""
-    if not (value.isdigit() and len(value) == length):
+    if not (is_digits(value) and len(value) == length):
         ctx.warn(segment, f"{kind} {value!r} should be {length} digits")
         return False
     if not gs1_check_digit_ok(value):
@@ -433,23 +451,50 @@ DATE_QUALIFIERS = {
 
 
 def business_dates(ctx: SetContext, segments: Iterable[Segment]) -> tuple[BusinessDate, ...]:
-    """DTM segments (qualifier 374, date) as qualified business dates."""
+    """DTM segments (qualifier 374, date) as qualified business dates.
+
+    A DTM whose date is not a date is left out with a warning naming the segment: one bad
+    promised date must not stop the order it belongs to.
+    """
     found = []
     for segment in segments:
-        if segment.tag != "DTM":
-            continue
-        day = ctx.date_of(segment, 2)
-        if day is None:
-            continue
-        raw = segment.element(1).strip()
-        found.append(
-            BusinessDate(
-                qualifier=DATE_QUALIFIERS.get(raw, DateQualifier.OTHER),
-                qualifier_raw=raw or None,
-                date=day,
-            )
-        )
+        if segment.tag == "DTM":
+            business_date = dated(ctx, segment, 1, 2)
+            if business_date is not None:
+                found.append(business_date)
     return tuple(found)
+
+
+def dated(
+    ctx: SetContext, segment: Segment, qualifier_at: int, date_at: int
+) -> BusinessDate | None:
+    """The qualified date of `segment` (DTM01/02, ACK04/05 ...); None, with a warning when
+    the date is there but not a date."""
+    raw_date = segment.element(date_at).strip()
+    if not raw_date:
+        return None
+    day = parse_date(raw_date)
+    raw = segment.element(qualifier_at).strip()
+    name = f"{segment.tag}{date_at:02d}"
+    if day is None:
+        ctx.warn(segment, f"{name} {raw_date[:20]!r} (qualifier {raw[:3]!r}) is not a date "
+                 "(CCYYMMDD, or YYMMDD before version 4); the date was left out")
+        return None
+    return BusinessDate(
+        qualifier=DATE_QUALIFIERS.get(raw, DateQualifier.OTHER),
+        qualifier_raw=raw or None,
+        date=day,
+    )
+
+
+def line_number_of(ctx: SetContext, line: Segment, ordinal: int) -> str:
+    """<tag>01, the line's assigned identification; its position in the set when empty."""
+    number = text(line, 1)
+    if number is None:
+        ctx.warn(line, f"{line.tag}01 (assigned identification) is empty; the line is "
+                 f"numbered {ordinal} by its position in the set")
+        return str(ordinal)
+    return number
 
 
 def references(segments: Iterable[Segment], tag: str = "REF") -> dict[str, str]:
@@ -465,3 +510,19 @@ def references(segments: Iterable[Segment], tag: str = "REF") -> dict[str, str]:
         if qualifier and value:
             found.setdefault(qualifier, value)
     return found
+
+
+def all_references(segments: Iterable[Segment], tag: str = "REF") -> dict[str, tuple[str, ...]]:
+    """Every REF / N9 / L11 value by qualifier, in document order (`references` keeps only
+    the first of each); L11 puts the qualifier second."""
+    found: dict[str, list[str]] = {}
+    for segment in segments:
+        if segment.tag != tag:
+            continue
+        if tag == "L11":
+            qualifier, value = segment.element(2).strip(), segment.element(1).strip()
+        else:
+            qualifier, value = segment.element(1).strip(), segment.element(2).strip()
+        if qualifier and value and value not in found.get(qualifier, ()):
+            found.setdefault(qualifier, []).append(value)
+    return {qualifier: tuple(values) for qualifier, values in found.items()}

@@ -2,10 +2,15 @@
 
 `buyer` is the ISA sender id (the buyer sends 850/860), so the same trading-partner id keys
 the 855/856/810 the supplier sends back (there it is the ISA receiver). A PO1/POC without a
-line number (x12-types 004010_850 writes `PO1**16*CA...`) gets its 1-based ordinal.
+line number (x12-types 004010_850 writes `PO1**16*CA...`) gets its 1-based ordinal, with a
+warning. An 860 POC carries its change type (POC02) and the quantity left to receive (POC04);
+POC03 is conditional, so a line without it (a deletion, a price change, a reschedule) has
+`ordered_qty` zero and `ordered_qty_stated` false.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from backbone.events import (
     Correlation,
@@ -15,6 +20,7 @@ from backbone.events import (
     PurchaseOrderChanged,
     PurchaseOrderLine,
     PurchaseOrderPurpose,
+    Quantity,
 )
 from connectors.edi_x12.mapping.common import (
     SetContext,
@@ -22,6 +28,7 @@ from connectors.edi_x12.mapping.common import (
     description_of,
     id_pairs,
     item_ref,
+    line_number_of,
     midnight,
     parties,
     quantity,
@@ -106,7 +113,7 @@ def map_purchase_order(ctx: SetContext) -> list[Event]:
 
 def _line(ctx: SetContext, loop: list[Segment], ordinal: int) -> PurchaseOrderLine:
     line = loop[0]
-    line_number = text(line, 1) or str(ordinal)
+    line_number = line_number_of(ctx, line, ordinal)
     if line.tag == "POC":
         change_raw = line.element(2).strip()
         change_type = CHANGE_TYPES.get(change_raw)
@@ -121,9 +128,14 @@ def _line(ctx: SetContext, loop: list[Segment], ordinal: int) -> PurchaseOrderLi
         ordered = quantity(ctx, line, 2, 3)
         left = None
         price_at, ids_from = 4, 6
+    stated = ordered is not None
     if ordered is None:
-        raise ctx.fail(line, f"{line.tag} line {line_number} has no quantity",
-                       "an order line needs its ordered quantity")
+        if line.tag == "PO1":
+            raise ctx.fail(line, f"PO102 (quantity ordered) of line {line_number} is empty",
+                           "an order line needs its ordered quantity")
+        # POC03 is conditional: a deleted line, a price change or a reschedule need not
+        # restate the quantity. Zero, marked as not stated, never a new quantity.
+        ordered = Quantity(value=Decimal(0), uom=text(line, 5) or "EA")
     pack = None
     po4 = next((s for s in loop if s.tag == "PO4"), None)
     if po4 is not None:
@@ -145,4 +157,5 @@ def _line(ctx: SetContext, loop: list[Segment], ordinal: int) -> PurchaseOrderLi
         price_basis_raw=text(line, price_at + 1),
         pack=pack,
         dates=business_dates(ctx, loop),
+        ordered_qty_stated=stated,
     )

@@ -107,15 +107,19 @@ def test_accepted_then_duplicate(client: Client, sink: MemorySink) -> None:
 def test_unknown_source_names_the_known_ones(client: Client) -> None:
     answer = client.post("/webhooks/dhl", content=BODY, headers=_signed("msg_1"))
     assert answer.status_code == 404
-    assert "easypost, fedex, ups, usps" in answer.json()["error"]
+    assert "aftership, easypost, fedex, shipengine, shippo, ups, usps" in answer.json()["error"]
 
 
 def test_wrong_content_type_is_415(client: Client, sink: MemorySink) -> None:
     headers = {**_signed("msg_1"), "content-type": "text/plain"}
     answer = client.post("/webhooks/easypost", content=BODY, headers=headers)
     assert answer.status_code == 415 and "application/json" in answer.json()["error"]
-    xml = client.post("/webhooks/ups", content=BODY, headers=_signed("msg_2"))
-    assert xml.status_code == 415 and "application/xml" in xml.json()["error"]
+    xml = client.post("/webhooks/ups", content=BODY, headers={**_signed("msg_2"),
+                                                              "content-type": "text/csv"})
+    assert xml.status_code == 415 and "application/json or application/xml" in xml.json()["error"]
+    json_to_xml_only = client.post("/webhooks/easypost", content=BODY,
+                                   headers={**_signed("msg_3"), "content-type": "text/xml"})
+    assert json_to_xml_only.status_code == 415
     assert sink.archived == []
 
 

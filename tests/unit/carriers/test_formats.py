@@ -78,7 +78,7 @@ def test_easypost_bare_tracker_and_carrier_names() -> None:
     ("fedex", b"<TrackResponse/>", "not a FedEx <TrackReply>"),
     ("usps", b"<Error><Description>API Authorization failure</Description></Error>",
      "API Authorization failure"),
-    ("dhl", b"{}", "no parser for carrier 'dhl'"),
+    ("royalmail", b"{}", "no parser for carrier 'royalmail'"),
 ])
 def test_bad_responses_say_what_is_wrong(carrier: str, body: bytes, message: str) -> None:
     with pytest.raises(CarrierResponseError, match=message):

@@ -93,6 +93,16 @@ def test_event_ids_are_uuid5_of_the_idempotency_key(key: str) -> None:
     ({"sku": "S", "location": "L", "uom": "EA", "as_of": "2026-03-02T06:00:00Z",
       "quantities": {"ON_HAND": "1.1234567"}}, "Stock", "StockSnapshot",
      "more than 6 decimal places", Category.SCHEMA_VALIDATION),
+    # found by fuzzing: qty x price of two valid decimals has up to 36 digits, so the total
+    # raised decimal.InvalidOperation (28-digit context) and the relay died
+    ({"buyer": "B", "po_number": "1", "lines": [{"line": "1", "sku": "S", "qty": "999999999999",
+                                                 "uom": "EA", "unit_price": "99999999999999"}]},
+     "PurchaseOrder", "PurchaseOrderCreated",
+     "total_amount: Value error, 99999999999899000000000001.0000 has more than 14 integer "
+     "digits", Category.SCHEMA_VALIDATION),
+    ({"sku": "S", "location": "L", "uom": "EA", "as_of": "2026-03-02T06:00:00Z",
+      "quantities": {"ON_HAND": "1" * 5000}}, "Stock", "StockSnapshot",
+     r"1\.1{39}E\+4999 has more than 12 integer digits", Category.SCHEMA_VALIDATION),
 ])
 def test_rows_that_do_not_map_name_the_row_and_the_problem(
         payload: object, aggregatetype: str, type_: str, message: str,
@@ -108,6 +118,16 @@ def test_rows_that_do_not_map_name_the_row_and_the_problem(
 def test_payload_that_is_not_json_is_a_deserialization_failure() -> None:
     bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", "{not json", NOW)
     with pytest.raises(UnmappableRow, match="payload is not JSON") as caught:
+        map_row(bad, instance="erp", recorded_at=NOW)
+    assert caught.value.category is Category.DESERIALIZATION
+
+
+@pytest.mark.parametrize("payload", ['{"sku": "A\\ud800", "location": "L"}',
+                                     b'{"quantities": {"\\udfff": 1}}'])
+def test_a_lone_surrogate_escape_is_a_dead_letter_not_an_event_avro_cannot_write(
+        payload: str) -> None:
+    bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", payload, NOW)
+    with pytest.raises(UnmappableRow, match="payload has a lone surrogate escape") as caught:
         map_row(bad, instance="erp", recorded_at=NOW)
     assert caught.value.category is Category.DESERIALIZATION
 

@@ -10,7 +10,7 @@ import pytest
 
 from backbone.events import GoodsReceipt, InventoryMovement, InventorySnapshot, ReceiptCondition
 from connectors.wms_feed.connector import WmsFeedConnector
-from connectors.wms_feed.files import read_rows
+from connectors.wms_feed.files import UnreadableFile, read_rows
 from connectors.wms_feed.mapping import BadRow, map_row
 
 NOW = datetime(2026, 3, 3, tzinfo=UTC)
@@ -73,6 +73,7 @@ def test_unknown_header_column_rejects_the_file_with_the_known_columns(tmp_path:
     reasons = records_of(tmp_path, "feed.csv", "record_type,quantity\nCOUNT,1\n")
     assert len(reasons) == 1
     assert reasons[0].startswith("feed.csv row 1: header has unknown columns ['quantity']")
+    assert "the whole file is the dead letter" in reasons[0]
 
 
 def test_rows_map_to_movement_snapshot_and_receipt() -> None:
@@ -96,6 +97,100 @@ def test_rows_map_to_movement_snapshot_and_receipt() -> None:
                 recorded_at=NOW)
 
 
-def test_utf8_problems_are_reported_not_raised() -> None:
-    rows = list(read_rows("feed.csv", b"\xff\xfe bad"))
-    assert rows[0].problem is not None and "not UTF-8" in rows[0].problem
+def test_a_file_that_is_not_utf8_is_unreadable_as_a_whole() -> None:
+    with pytest.raises(UnreadableFile, match="is not UTF-8 text"):
+        list(read_rows("feed.csv", b"\xff\xfe bad"))
+
+
+GOOD_ROW = "MOVEMENT,M1,2026-03-02T11:05:00-05:00,DC1,SKU1,-4,EA,ADJUSTMENT,CC\n"
+
+
+def test_a_csv_field_over_the_csv_limit_makes_the_file_unreadable_not_a_crash() -> None:
+    # the csv module stops at 128 KiB per field (_csv.Error), and an open quote may have
+    # swallowed rows before: the file is refused as a whole, with the row reading stopped at
+    text = HEADER + GOOD_ROW + GOOD_ROW.replace("SKU1", "x" * 200_000) + GOOD_ROW
+    with pytest.raises(UnreadableFile, match="field larger than field limit") as caught:
+        list(read_rows("feed.csv", text.encode()))
+    assert caught.value.row == 3
+
+
+def test_a_deeply_nested_json_line_is_a_bad_row_and_the_others_still_map() -> None:
+    good = ('{"record_type": "COUNT", "record_id": "C1", "occurred_at": "2026-03-02T06:00:00Z", '
+            '"site": "DC1", "sku": "S", "qty": "5", "uom": "EA"}\n')
+    text = good + "[" * 100_000 + "\n" + '{"sku": ' + "[" * 50 + "]" * 50 + "}\n" + good
+    rows = list(read_rows("feed.jsonl", text.encode()))
+    assert [row.row for row in rows] == [1, 2, 3, 4]
+    assert rows[1].problem == "is JSON nested too deeply to read; a feed row is one flat object"
+    assert rows[2].problem is not None and rows[2].problem.startswith(
+        "has nested values in ['sku']")
+    assert rows[0].fields is not None and rows[3].fields is not None
+
+
+def test_an_unreadable_file_is_one_whole_file_dead_letter_then_moves_to_failed(
+        tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    bad = (HEADER + GOOD_ROW + "MOVEMENT,M2,\"" + "y" * 140_000 + "\"\n").encode()
+    (inbox / "a-bad.csv").write_bytes(bad)
+    (inbox / "b-good.csv").write_text(HEADER + GOOD_ROW)
+    task = WmsFeedConnector(inbox).task()
+    task.start(NoOffsets())
+    first = task.poll(100)
+    assert len(first) == 1 and first[0].dead_letter is not None
+    letter = first[0].dead_letter
+    assert letter.value == bad  # the whole file, not only the row reading stopped at
+    assert letter.reason.startswith("a-bad.csv row 3: is not CSV the feed can read (field "
+                                    "larger than field limit (131072))")
+    assert letter.where["whole_file"] == "true" and letter.key == "a-bad.csv"
+    assert first[0].source_offset == {"row": 0, "file": "a-bad.csv", "unreadable": True}
+    assert (inbox / "a-bad.csv").exists()  # not moved before Kafka acknowledged it
+    task.commit(first)
+    assert (inbox / "failed" / "a-bad.csv").read_bytes() == bad
+    second = task.poll(100)  # the feed goes on with the next file
+    assert [r.event.event_type for r in second if r.event] == ["InventoryMovement"]
+
+
+def test_a_lone_surrogate_escape_is_a_bad_row_not_an_event_avro_cannot_write() -> None:
+    # "\ud800" is valid JSON but no UTF-8: the event failed in the serde and the feed died
+    rows = list(read_rows("feed.jsonl", b'{"sku": "A\\ud800", "qty": 1}\n{"sku": "\\u00e9"}\n'))
+    assert rows[0].problem == ("has a lone surrogate escape (such as \\ud800) in ['sku']; "
+                               "export the text as UTF-8")
+    assert rows[1].fields == {"sku": "\u00e9"}
+
+
+class DeliveredOffsets:
+    def __init__(self, stored: dict[str, object]) -> None:
+        self.stored = stored
+
+    def offset(self, connector: str, partition: object) -> dict[str, object]:
+        return self.stored
+
+
+def test_an_unreadable_file_already_dead_lettered_is_moved_without_a_second_letter(
+        tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "bad.csv").write_bytes(b"\xff\xfe")
+    task = WmsFeedConnector(inbox).task()
+    task.start(DeliveredOffsets({"row": 0, "file": "bad.csv", "unreadable": True}))
+    assert task.poll(100) == []
+    assert (inbox / "failed" / "bad.csv").is_file() and not (inbox / "bad.csv").exists()
+
+
+def test_a_file_that_cannot_be_read_is_dead_lettered_and_moved_aside(tmp_path: Path) -> None:
+    # a permission error would not stop root (CI); reading /proc/self/mem from its start
+    # fails with EIO for everyone, and it passes for a regular file through a link
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "broken.csv").symlink_to("/proc/self/mem")
+    (inbox / "good.csv").write_text(HEADER + GOOD_ROW)
+    task = WmsFeedConnector(inbox).task()
+    task.start(NoOffsets())
+    records = task.poll(100)
+    assert records[0].dead_letter is not None
+    assert records[0].dead_letter.reason.startswith(
+        "broken.csv: cannot be read (Input/output error); check its permissions")
+    assert records[0].dead_letter.value == b""
+    task.commit(records)
+    assert (inbox / "failed" / "broken.csv").is_symlink()
+    assert [r.event.event_type for r in task.poll(100) if r.event] == ["InventoryMovement"]

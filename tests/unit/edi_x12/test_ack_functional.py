@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.edi_x12 import read_file, read_transaction_sets
-from connectors.edi_x12.functional_ack import SetVerdict, functional_ack, set_error_code
+from connectors.edi_x12.functional_ack import (
+    SetVerdict,
+    functional_ack,
+    group_error_code,
+    needs_functional_ack,
+    set_error_code,
+)
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
 
@@ -61,3 +67,44 @@ def test_error_codes_follow_the_problem() -> None:
     assert set_error_code("transaction set 837 1 is not supported") == "1"
     assert set_error_code("transaction set has no SE trailer") == "2"
     assert set_error_code("PO102 'TEN' is not a number") == "5"
+
+
+def test_a_999_carries_its_own_version_in_st03_and_gs08(corpus_dir: Path) -> None:
+    interchange, group = _first(corpus_dir / "x12-types___850_test__parse_850_1.edi")
+    assert group.version.startswith("005010") and group.version != "005010X231A1"
+    text = functional_ack(interchange, group, [SetVerdict("850", "1")], control_number=3,
+                          now=NOW)
+    (ack,) = list(read_transaction_sets(io.BytesIO(text.encode()), "ack.999"))
+    assert ack.transaction_set is not None and ack.group is not None
+    assert ack.transaction_set.header.fields[3] == "005010X231A1"
+    assert ack.group.version == "005010X231A1"
+    ak1 = ack.transaction_set.body[0].fields
+    assert ak1[3] == group.version  # AK103: the acknowledged group's version
+
+
+def test_group_trailer_errors_reach_ak9(corpus_dir: Path) -> None:
+    """EdiEngine's WrongGroupsAndTranCount: GE*2 for a group of one set (read off the file)."""
+    results = list(read_file(corpus_dir / "EdiEngine__WrongGroupsAndTranCount.edi"))
+    group_problems = [r.rejection.problem for r in results
+                      if r.rejection is not None and r.rejection.scope == "group"]
+    codes = tuple(c for c in map(group_error_code, group_problems) if c is not None)
+    assert codes == ("5",)
+    interchange, group = _first(corpus_dir / "EdiEngine__WrongGroupsAndTranCount.edi")
+    text = functional_ack(interchange, group, [SetVerdict("940", "0001")], control_number=1,
+                          now=NOW, group_errors=codes)
+    assert "AK9*E*1*1*1*5~" in text
+    mismatch = [r.rejection.problem for r in read_file(
+        corpus_dir / "EdiEngine__ControlNumbersMismatch.edi")
+        if r.rejection is not None and r.rejection.scope == "group"]
+    assert [group_error_code(p) for p in mismatch] == ["4"]
+    rejected = functional_ack(interchange, group, [SetVerdict("940", "1", "3")],
+                              control_number=2, now=NOW, group_errors=("4",))
+    assert "AK9*R*1*1*0*4~" in rejected
+
+
+def test_acknowledgments_are_never_acknowledged(corpus_dir: Path) -> None:
+    _, fa_group = _first(corpus_dir / "staedi__simple997.edi")
+    _, po_group = _first(corpus_dir / "node-x12__855.edi")
+    assert fa_group.functional_id == "FA"
+    assert not needs_functional_ack(fa_group)
+    assert needs_functional_ack(po_group)

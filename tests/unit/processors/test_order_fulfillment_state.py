@@ -312,3 +312,42 @@ def test_replaying_the_same_events_gives_identical_statuses() -> None:
     events = [order([("1", A, 10)]), asn("ASN1", {"1": (A, 10)}, T0 + timedelta(days=1))]
     first, second = Feed(), Feed()
     assert [first(e) for e in events] == [second(e) for e in events]
+
+
+def test_a_line_deleted_by_an_860_ends_cancelled_and_a_price_change_keeps_the_quantity() -> None:
+    """The 860 is mapped from X12 (POC*1*DI with no POC03; POC*2*PC with no POC03)."""
+    from tests.unit.edi_x12.test_mapping_change import CHANGE_860
+    from tests.unit.edi_x12.x12_samples import map_bytes
+
+    feed = Feed()
+    feed(order([("1", A, 10), ("2", B, 5), ("3", C, 4)]))
+    (change,) = map_bytes(CHANGE_860)
+    change = change.model_copy(update={"occurred_at": T0 + timedelta(hours=1)})
+    status = view(feed(change))
+    assert status is not None
+    lines = {line[0]: line[1:3] for line in status[1]}
+    assert lines["1"] == ("CANCELLED", 10)
+    assert lines["2"] == ("OPEN", 5)  # PC restates no quantity: the ordered 5 stands
+    assert lines["3"] == ("OPEN", 12)  # QI 12 CA (no conversion given: as stated)
+
+
+def test_an_865_accepting_a_deletion_cancels_the_line_and_refusing_it_does_not() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10), ("2", B, 5)]))
+    answer = ack({"1": [(LineAckStatus.ACCEPTED, None)], "2": [(LineAckStatus.REJECTED, 0)]},
+                 T0 + timedelta(hours=2))
+    answer = answer.model_copy(update={"lines": tuple(
+        line.model_copy(update={"change_type": LineChangeType.DELETE, "change_type_raw": "DI"})
+        for line in answer.lines)})
+    status = view(feed(answer))
+    assert status is not None
+    # line 2: the supplier rejects the deletion, so the line lives on (acknowledged)
+    assert [(line[0], line[1]) for line in status[1]] == [("1", "CANCELLED"),
+                                                         ("2", "ACKNOWLEDGED")]
+
+
+def test_line_numbers_that_int_refuses_sort_without_crashing() -> None:
+    feed = Feed()
+    status = view(feed(order([("³", A, 1), ("9" * 5000, B, 1), ("10", C, 1), ("2", C, 1)])))
+    assert status is not None
+    assert [line[0] for line in status[1]] == ["2", "10", "9" * 5000, "³"]

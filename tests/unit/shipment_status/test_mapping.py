@@ -99,8 +99,8 @@ def test_unknown_x12_reason_is_never_guessed() -> None:
 
 
 def test_source_without_table() -> None:
-    with pytest.raises(UnknownCodeError, match="no status mapping table for source DHL"):
-        load_mappings().resolve(_raw("DHL", "OK"))
+    with pytest.raises(UnknownCodeError, match="no status mapping table for source OTHER"):
+        load_mappings().resolve(_raw("OTHER", "OK"))
 
 
 def test_overrides_add_and_replace_codes(tmp_path: Path) -> None:

@@ -151,7 +151,10 @@ def query(
     try:
         columns, rows = sql.run(lake, namespace, statement)
     except Exception as error:  # DuckDB's parser/binder errors name the problem themselves
-        fail(f"query: {type(error).__name__}: {error}")
+        known = sorted(identifier[-1] for identifier in lake.list_tables(namespace))
+        fail(f"query: {type(error).__name__}: {error}\ntables: {', '.join(known) or 'none yet'} "
+             "(and <table>_latest for the normalized streams); `backbone sink iceberg` fills "
+             "them")
     if json_lines:
         for line in sql.json_lines(columns, rows):
             print(line)

@@ -17,9 +17,12 @@ from backbone import schemas
 from backbone.clients import KafkaClients
 from backbone.kafka import admin_client, apply_topics
 from backbone.samples import sample_order_line_status
+from backbone.settings import load_settings
 from backbone.topics import topic
+from sinks.iceberg.metrics import SinkMetrics
 from sinks.iceberg.schema import sink_topics
 from sinks.iceberg.sink import IcebergSink, SinkOptions
+from sinks.iceberg.tables import open_catalog
 from tests.reliability.iceberg_harness import (
     DLQ,
     backbone,
@@ -37,14 +40,13 @@ pytestmark = pytest.mark.integration
 ORDERS = "procurement.order-line-status.v1"
 
 
-def _sink(bootstrap: str, registry_url: str, state: Path, prefix: str) -> IcebergSink:
-    from backbone.settings import load_settings
-    from sinks.iceberg.tables import open_catalog
-
+def _sink(bootstrap: str, registry_url: str, state: Path, prefix: str,
+          metrics: SinkMetrics | None = None) -> IcebergSink:
     return IcebergSink(open_catalog(load_settings(state_dir=state)),
                        sink_topics([ORDERS], prefix), serde_for(registry_url),
                        KafkaClients(bootstrap),
-                       SinkOptions(commit_interval_s=1.0, dead_letter_topic=f"{prefix}.{DLQ}"))
+                       SinkOptions(commit_interval_s=1.0, dead_letter_topic=f"{prefix}.{DLQ}"),
+                       metrics)
 
 
 def test_a_new_optional_avro_field_becomes_a_column_without_rewriting_data(
@@ -94,8 +96,15 @@ def test_records_that_cannot_become_rows_are_dead_letters_and_the_rest_is_writte
     produce_raw(bootstrap_servers, name, b"ACME|TOMB", None)  # offset 2: a tombstone
     publish(bootstrap_servers, serde, prefix, ORDERS, good[1:])
 
-    summary = _sink(bootstrap_servers, registry_url, tmp_path, prefix).run(once=True)
+    metrics = SinkMetrics()
+    summary = _sink(bootstrap_servers, registry_url, tmp_path, prefix, metrics).run(once=True)
     assert (summary.rows, summary.dead_letters) == (3, 2)
+    sample = metrics.registry.get_sample_value
+    assert sample("backbone_sink_rows_written_total", {"table": "order_line_status"}) == 3
+    assert sample("backbone_sink_dead_letters_total",
+                  {"topic": name, "category": "DESERIALIZATION"}) == 2
+    assert sample("backbone_sink_commit_seconds_count", {"table": "order_line_status"}) == 1
+    assert sample("backbone_sink_consumer_lag", {"topic": name, "partition": "0"}) == 0
     table = tables(tmp_path).load_table(("backbone", "order_line_status")).scan().to_arrow()
     assert sorted(table.column("event_id").to_pylist()) == sorted(str(e.event_id) for e in good)
 

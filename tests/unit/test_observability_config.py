@@ -20,9 +20,11 @@ def _exported() -> set[str]:
     """Every metric family name some backbone process registers."""
     from connectors.carrier_webhooks.app import WebhookMetrics
     from processors.engine import ProcessorMetrics
+    from sinks.iceberg.metrics import SinkMetrics
 
     registries: list[CollectorRegistry] = [
         ConnectorMetrics("probe").registry, ProcessorMetrics().registry, WebhookMetrics().registry,
+        SinkMetrics().registry,
     ]
     return {family.name for registry in registries for family in registry.collect()}
 

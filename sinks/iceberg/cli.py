@@ -83,6 +83,10 @@ def iceberg(
         summary = sink.run(once=once, until_idle_s=until_idle or None)
     except (ValueError, BackboneError) as error:
         fail(f"iceberg sink: {error}")
+    except Exception as error:  # registry, catalog or storage gone: say so; the trace is logged
+        logging.getLogger(__name__).exception("iceberg sink stopped")
+        fail(f"iceberg sink stopped: {type(error).__name__}: {error}; nothing uncommitted is "
+             "lost: a restart reads on from the offsets in the tables")
     written = ", ".join(f"{table} {rows}" for table, rows in sorted(summary.rows_by_table.items()))
     print(f"iceberg sink: {summary.rows} rows in {summary.commits} commits"
           f"{' (' + written + ')' if written else ''}; {summary.dead_letters} dead letters",

@@ -124,6 +124,10 @@ class IcebergSink:
     def run(self, *, once: bool = False, until_idle_s: float | None = None) -> SinkSummary:
         """Run until stopped, until every partition is read to its end (``once``), or until
         ``until_idle_s`` seconds pass without a record."""
+        with self._stop_on_signals():
+            return self._run(once, until_idle_s)
+
+    def _run(self, once: bool, until_idle_s: float | None) -> SinkSummary:
         summary = SinkSummary()
         for topic in self.topics.values():
             table = ensure_table(self.catalog, self.options.namespace, topic,
@@ -137,8 +141,7 @@ class IcebergSink:
         self._consumer = consumer
         try:
             assigned = self._assign(consumer)
-            with self._stop_on_signals():
-                self._loop(consumer, assigned, once, until_idle_s, summary)
+            self._loop(consumer, assigned, once, until_idle_s, summary)
             self._flush(summary)
         finally:
             consumer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -159,3 +160,23 @@ def test_the_latest_view_keeps_the_newest_row_per_key(table_of: Any) -> None:
         catalog, "backbone", "SELECT occurred_at, 1.50::DECIMAL(9,2) AS q FROM "
                              "inventory_position LIMIT 1")))
     assert json.loads(lines[0]) == {"occurred_at": "2026-12-04T09:30:00.000Z", "q": "1.50"}
+
+
+def _documented_queries() -> list[str]:
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "README.md").read_text() + (root / "sinks/iceberg/README.md").read_text()
+    found = re.findall(r'backbone query (?:--json )?"([^"]+)"', text)
+    assert len(found) >= 5, found
+    return [" ".join(query_text.split()) for query_text in found if query_text != "SQL"]
+
+
+def test_every_documented_query_runs_against_the_tables(tmp_path: Path) -> None:
+    from demo.analysts import ORDER_LINES_BY_STATE
+
+    catalog = open_catalog(load_settings(state_dir=tmp_path))
+    for sink_topic in sink_topics(default_topics()):
+        ensure_table(catalog, "backbone", sink_topic,
+                     arrow_schema(schemas.load(sink_topic.catalog.record or "")))
+    for text in [*_documented_queries(), ORDER_LINES_BY_STATE]:
+        columns, _ = query.run(catalog, "backbone", text)  # binds every name it uses
+        assert columns, text

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import struct
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +26,7 @@ from backbone.topics import topic
 from sinks.iceberg.metrics import SinkMetrics
 from sinks.iceberg.schema import sink_topics
 from sinks.iceberg.sink import IcebergSink, SinkOptions
-from sinks.iceberg.tables import open_catalog
+from sinks.iceberg.tables import committed_offsets, open_catalog
 from tests.reliability.iceberg_harness import (
     DLQ,
     backbone,
@@ -146,3 +150,27 @@ def test_duckdb_reads_the_values_backbone_tail_prints(
     assert queried.returncode == 0, queried.stderr
     read = {line["event_id"]: line for line in map(json.loads, queried.stdout.splitlines())}
     assert read == shown
+
+
+def test_sigterm_commits_what_was_read_and_stops(
+        bootstrap_servers: str, registry_url: str, admin: AdminClient, tmp_path: Path) -> None:
+    serde = serde_for(registry_url)
+    prefix = fresh_prefix()
+    fresh_topics(admin, prefix, [ORDERS], partitions=1)
+    events = [sample_order_line_status(i, event_id=str(uuid.uuid4())) for i in range(20)]
+    publish(bootstrap_servers, serde, prefix, ORDERS, events)
+    env = sink_env(bootstrap_servers, registry_url, tmp_path / "state", prefix,
+                   BACKBONE_ICEBERG_COMMIT_INTERVAL_S="3600")  # only the SIGTERM commits
+    log = tmp_path / "sink.log"
+    with log.open("wb") as out:
+        child = subprocess.Popen([sys.executable, "-m", "backbone", "sink", "iceberg",
+                                  "--topics", ORDERS], env=env, stdout=out, stderr=out)
+        deadline = time.monotonic() + 90
+        while b"reading" not in log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # 20 small records: read long before this
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 0, log.read_text()
+    table = tables(tmp_path / "state").load_table(("backbone", "order_line_status"))
+    assert table.scan().to_arrow().num_rows == 20
+    assert committed_offsets(table, f"{prefix}.{ORDERS}") == {0: 20}

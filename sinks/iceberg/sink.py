@@ -36,7 +36,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationError
 from pyiceberg.table import Table
 
 from backbone import schemas
@@ -305,9 +305,15 @@ class IcebergSink:
         if cached is None:
             avro = json.loads(self.serde.registry.schema(schema_id))
             try:
-                cached = _Writer(arrow_schema(avro), _decoder(decoding_schema(avro)))
+                columns = arrow_schema(avro)
+                # a writer schema Iceberg cannot evolve the table to (a new field together
+                # with a changed type) would fail every commit: its records are refused instead
+                TableCommit(self._tables[topic.name], [columns])
+                cached = _Writer(columns, _decoder(decoding_schema(avro)))
             except UnsupportedSchema as error:
                 cached = error
+            except ValidationError as error:
+                cached = UnsupportedSchema(f"the table {topic.table} cannot take it: {error}")
             self._writers[(topic.name, schema_id)] = cached
         return cached
 

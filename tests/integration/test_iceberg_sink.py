@@ -88,6 +88,38 @@ def test_a_new_optional_avro_field_becomes_a_column_without_rewriting_data(
                      str(new.event_id): "left at dock 4"}
 
 
+def test_a_writer_schema_the_table_cannot_evolve_to_is_refused_record_by_record(
+        bootstrap_servers: str, registry_url: str, admin: AdminClient, tmp_path: Path) -> None:
+    serde = serde_for(registry_url)
+    prefix = fresh_prefix()
+    fresh_topics(admin, prefix, [ORDERS], partitions=1)
+    good = sample_order_line_status(1, event_id=str(uuid.uuid4()))
+    publish(bootstrap_servers, serde, prefix, ORDERS, [good])
+    # a producer that ignored compatibility: po_number becomes a number, and a field is added
+    broken = schemas.load(topic(ORDERS).record or "")
+    for field in broken["fields"]:
+        if field["name"] == "po_number":
+            field["type"] = "long"
+    broken["fields"].append({"name": "note", "type": ["null", "string"], "default": None})
+    subject = f"{prefix}.{ORDERS}-value"
+    serde.registry.set_compatibility(subject, "NONE")
+    schema_id = serde.registry.register(subject, json.dumps(broken))
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">bI", 0, schema_id))
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(broken),
+                               {**sample_order_line_status(2).to_avro(), "po_number": 7})
+    produce_raw(bootstrap_servers, f"{prefix}.{ORDERS}", b"ACME|7", buffer.getvalue())
+    publish(bootstrap_servers, serde, prefix, ORDERS, [sample_order_line_status(3)])
+
+    summary = _sink(bootstrap_servers, registry_url, tmp_path, prefix).run(once=True)
+    assert (summary.rows, summary.dead_letters) == (2, 1)
+    letters = read_committed(bootstrap_servers, f"{prefix}.{DLQ}", expect=1)
+    assert letters[0].headers["backbone.dlq.category"] == b"SCHEMA_VALIDATION"
+    assert b"po_number" in letters[0].headers["backbone.dlq.exception.message"]
+    table = tables(tmp_path).load_table(("backbone", "order_line_status"))
+    assert "note" not in table.schema().column_names
+
+
 def test_records_that_cannot_become_rows_are_dead_letters_and_the_rest_is_written(
         bootstrap_servers: str, registry_url: str, admin: AdminClient, tmp_path: Path) -> None:
     serde = serde_for(registry_url)

@@ -140,14 +140,14 @@ def query(
 ) -> None:
     """Run SQL over the Iceberg tables with DuckDB (a table per topic, named by its entity)."""
     from sinks.iceberg import query as sql
-    from sinks.iceberg.tables import table_summary
+    from sinks.iceberg.tables import table_names, table_summary
 
     settings = load_settings()
     lake = _catalog(settings, catalog, warehouse)
     namespace = settings.iceberg_namespace
     if tables:
-        for identifier in sorted(lake.list_tables(namespace)):
-            summary = table_summary(lake.load_table(identifier))
+        for name in table_names(lake, namespace):
+            summary = table_summary(lake.load_table((namespace, name)))
             print(f"{summary['table']}\t{summary['rows']} rows\t{summary['metadata']}")
         return
     if not statement.strip():
@@ -155,7 +155,7 @@ def query(
     try:
         columns, rows = sql.run(lake, namespace, statement)
     except Exception as error:  # DuckDB's parser/binder errors name the problem themselves
-        known = sorted(identifier[-1] for identifier in lake.list_tables(namespace))
+        known = table_names(lake, namespace)
         fail(f"query: {type(error).__name__}: {error}\ntables: {', '.join(known) or 'none yet'} "
              "(and <table>_latest for the normalized streams); `backbone sink iceberg` fills "
              "them")

@@ -21,6 +21,7 @@ from pyiceberg.catalog import Catalog
 
 from backbone.topics import CATALOG, PROCESSORS
 from sinks.iceberg.schema import table_name
+from sinks.iceberg.tables import table_names
 
 #: The normalized streams (what the processors derive: a current state per key) get a
 #: ``_latest`` view.
@@ -40,7 +41,7 @@ def connect(catalog: Catalog, namespace: str, sql: str) -> duckdb.DuckDBPyConnec
     """An in-memory DuckDB with every table ``sql`` names registered (and its _latest view)."""
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")  # timestamps print as the tables hold them
-    for _, name in (tuple(identifier)[-2:] for identifier in catalog.list_tables(namespace)):
+    for name in table_names(catalog, namespace):
         if not re.search(rf"\b{re.escape(name)}(_latest)?\b", sql, re.IGNORECASE):
             continue
         arrow = catalog.load_table((namespace, name)).scan().to_arrow()

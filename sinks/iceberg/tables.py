@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.update import AssertRefSnapshotId
@@ -104,6 +104,14 @@ def ensure_table(catalog: Catalog, namespace: str, topic: SinkTopic, columns: pa
             spec.add_field(PARTITION_SOURCE, DayTransform(), f"{PARTITION_SOURCE}_day")
     transaction.commit_transaction()
     return catalog.load_table(identifier)
+
+
+def table_names(catalog: Catalog, namespace: str) -> list[str]:
+    """The tables in ``namespace``, sorted; none before the sink first ran."""
+    try:
+        return sorted(tuple(identifier)[-1] for identifier in catalog.list_tables(namespace))
+    except NoSuchNamespaceError:
+        return []
 
 
 def committed_offsets(table: Table, topic: str) -> dict[int, int]:

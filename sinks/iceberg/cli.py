@@ -37,9 +37,10 @@ _WAREHOUSE = typer.Option(None, "--warehouse", metavar="PATH",
 
 @app.command("iceberg")
 def iceberg(
-    topics: str | None = typer.Option(
+    topics: list[str] | None = typer.Option(
         None, "--topics", metavar="T,...",
-        help="Catalog topics to write, comma-separated (default: every canonical topic)."),
+        help="Catalog topics to write, comma-separated or repeated (default: every canonical "
+             "topic)."),
     catalog: str | None = _CATALOG,
     warehouse: str | None = _WAREHOUSE,
     once: bool = typer.Option(False, "--once", help="Read every partition to its end, "
@@ -65,8 +66,8 @@ def iceberg(
     from sinks.iceberg.schema import default_topics, sink_topics
     from sinks.iceberg.sink import IcebergSink
 
-    names = [name.strip() for name in topics.split(",") if name.strip()] if topics \
-        else default_topics()
+    names = [name.strip() for option in topics or () for name in option.split(",")
+             if name.strip()] or default_topics()
     try:
         chosen = sink_topics(names, settings.iceberg_topic_prefix)
     except ValueError as error:

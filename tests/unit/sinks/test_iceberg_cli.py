@@ -42,7 +42,8 @@ def test_a_query_naming_no_table_lists_the_tables(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(("args", "message"), [
     (["iceberg", "--once", "--until-idle", "5"], "exclude each other"),
     (["iceberg", "--topics", "edi-x12.dlq.v1"], "carries bytes, not canonical Avro"),
-    (["iceberg", "--topics", "no.such.topic.v1"], "no.such.topic.v1"),
+    (["iceberg", "--topics", "inventory.position.v1", "--topics", "no.such.topic.v1"],
+     "no.such.topic.v1"),
     (["iceberg", "--until-idle", "-1"], ">= 0"),
 ])
 def test_unusable_sink_options_are_refused(args: list[str], message: str) -> None:

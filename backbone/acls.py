@@ -42,9 +42,9 @@ DEFAULT_GROUP_PREFIX = "backbone."
 _EXTERNAL = frozenset({"downstream systems"})
 _ROLES: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in CONNECTORS},
-    **{name: (name,) for name in SINKS},
     **{name: (name,) for name in PROCESSORS},
     **{name.replace("-", "_"): (name,) for name in PROCESSORS},
+    **{name: (name,) for name in SINKS},
     "connectors": CONNECTORS,
     "backbone dlq": (OPERATOR,),
     "backbone dlq replay": (OPERATOR,),

@@ -32,13 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import MappingProxyType
+from typing import Any
 
 import httpx
 from confluent_kafka.admin import AdminClient
 
 from backbone import acls
-from backbone.clients import Endpoints, KafkaClients, RegistryAuth
+from backbone.clients import Endpoints, KafkaClients, endpoints_for, kafka_clients
 from backbone.settings import Settings
 from backbone.stack import keycloak, pki, processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -134,20 +134,22 @@ class SecureEndpoints:
     def registry_user_info_file(self, principal: str) -> Path:
         return self.run_dir / "secrets" / f"{principal}.registry"
 
-    def kafka_security(self, principal: str, *, mtls: bool = False) -> dict[str, str]:
+    def kafka_security(self, principal: str, *, mtls: bool = False) -> Mapping[str, str]:
         """The librdkafka security keys of ``principal`` (SCRAM, or its certificate)."""
-        common = {"ssl.ca.location": str(self.pki.ca_certificate)}
-        if mtls:
-            return {**common, "security.protocol": "SSL",
-                    "ssl.certificate.location": str(self.pki.certificate(principal)),
-                    "ssl.key.location": str(self.pki.key(principal))}
-        return {**common, "security.protocol": "SASL_SSL", "sasl.mechanism": SCRAM_MECHANISM,
-                "sasl.username": principal,
-                "sasl.password": self.password_file(principal).read_text().strip()}
+        return self.kafka(principal, mtls=mtls).security
 
     def kafka(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> KafkaClients:
         bootstrap = self.mtls_bootstrap_servers if mtls else self.bootstrap_servers
-        return KafkaClients(bootstrap, self.kafka_security(principal, mtls=mtls))
+        # through the same settings and the same module as every client of backbone
+        return kafka_clients(self.client_settings(principal, mtls=mtls), bootstrap)
+
+    def client_settings(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> Settings:
+        """The settings :meth:`env` gives a command, as an object (nothing from the
+        environment's own security settings leaks in: each is given, None when unused)."""
+        unused: dict[str, Any] = {name: None for name in Settings.model_fields
+                                     if name.startswith(("kafka_", "registry_"))
+                                     and name != "kafka_bootstrap_servers"}
+        return Settings.model_validate({**unused, **self._fields(principal, mtls=mtls)})
 
     def env(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> dict[str, str]:
         """The variables that make every backbone command (and kcat, through the same keys)
@@ -168,34 +170,37 @@ class SecureEndpoints:
 
     def client_endpoints(self, principal: str = acls.ADMIN) -> Endpoints:
         """What ``backbone.cli.context.endpoints`` would build from :meth:`env`."""
+        settings = self.client_settings(principal).model_copy(update={
+            "schema_registry_basic_auth_user_info_file": self.registry_user_info_file(principal)})
+        return endpoints_for(settings, self.bootstrap_servers, self.registry_url)
+
+    def _fields(self, principal: str, *, mtls: bool) -> dict[str, str]:
+        """The client security settings of ``principal`` by field name (backbone/settings.py)."""
         ca = str(self.pki.ca_certificate)
-        return Endpoints(self.bootstrap_servers, self.registry_url,
-                         MappingProxyType(self.kafka_security(principal)),
-                         RegistryAuth(basic_user_info=self.env(principal)[
-                             "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"], ca_location=ca))
+        fields = {"kafka_ssl_ca_location": ca, "registry_ca_location": ca}
+        if mtls:
+            fields.update({
+                "kafka_security_protocol": "SSL",
+                "kafka_ssl_certificate_location": str(self.pki.certificate(principal)),
+                "kafka_ssl_key_location": str(self.pki.key(principal)),
+            })
+        else:
+            fields.update({
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_sasl_mechanism": SCRAM_MECHANISM,
+                "kafka_sasl_username": principal,
+                "kafka_sasl_password_file": str(self.password_file(principal)),
+            })
+        return fields
 
     def _variables(self, principal: str, *, mtls: bool) -> dict[str, str]:
-        variables = {
+        return {
             "KAFKA_BOOTSTRAP_SERVERS": self.mtls_bootstrap_servers if mtls
             else self.bootstrap_servers,
             "SCHEMA_REGISTRY_URL": self.registry_url,
-            "BACKBONE_KAFKA_SSL_CA_LOCATION": str(self.pki.ca_certificate),
-            "BACKBONE_REGISTRY_CA_LOCATION": str(self.pki.ca_certificate),
+            **{f"BACKBONE_{name.upper()}": value
+               for name, value in self._fields(principal, mtls=mtls).items()},
         }
-        if mtls:
-            variables.update({
-                "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SSL",
-                "BACKBONE_KAFKA_SSL_CERTIFICATE_LOCATION": str(self.pki.certificate(principal)),
-                "BACKBONE_KAFKA_SSL_KEY_LOCATION": str(self.pki.key(principal)),
-            })
-        else:
-            variables.update({
-                "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-                "BACKBONE_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
-                "BACKBONE_KAFKA_SASL_USERNAME": principal,
-                "BACKBONE_KAFKA_SASL_PASSWORD_FILE": str(self.password_file(principal)),
-            })
-        return variables
 
 
 class SecureStack:

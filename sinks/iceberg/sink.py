@@ -134,7 +134,6 @@ class IcebergSink:
                                  arrow_schema(schemas.load(topic.catalog.record or "")))
             self._tables[topic.name] = table
             self._positions[topic.name] = committed_offsets(table, topic.name)
-            self.serde.prepare(topic.source)
         consumer = Consumer(self.kafka.consumer(CONSUMER_GROUP, **{
             "enable.partition.eof": True,  # --once: know when each partition is read to its end
         }))

@@ -22,6 +22,7 @@ a secret already there is kept, which is how the tests plant a canary password.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from backbone import acls
 from backbone.clients import Endpoints, KafkaClients, endpoints_for, kafka_clients
@@ -69,6 +76,11 @@ REGISTRY_CERT = "registry"
 KEYCLOAK_ADMIN_SECRET = "keycloak-admin"
 # What a secret may be made of: it goes into Kafka's --add-scram and Keycloak's realm as is.
 _SECRET_FORM = re.compile(r"[A-Za-z0-9._~-]{12,128}")
+# The settings that say how a client logs in (not where the local stack listens: kafka_port,
+# registry_port are settings too).
+_CLIENT_SECURITY_FIELDS = ("kafka_config", "kafka_security", "kafka_sasl", "kafka_ssl",
+                           "kafka_oauth", "registry_basic", "registry_bearer", "registry_ca",
+                           "registry_certificate", "registry_key")
 _PORT_NAMES = ("kafka", "mtls", "controller", "registry", "registry_management", "keycloak",
                "keycloak_management")
 
@@ -147,8 +159,7 @@ class SecureEndpoints:
         """The settings :meth:`env` gives a command, as an object (nothing from the
         environment's own security settings leaks in: each is given, None when unused)."""
         unused: dict[str, Any] = {name: None for name in Settings.model_fields
-                                     if name.startswith(("kafka_", "registry_"))
-                                     and name != "kafka_bootstrap_servers"}
+                                     if name.startswith(_CLIENT_SECURITY_FIELDS)}
         return Settings.model_validate({**unused, **self._fields(principal, mtls=mtls)})
 
     def env(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> dict[str, str]:
@@ -171,7 +182,7 @@ class SecureEndpoints:
     def client_endpoints(self, principal: str = acls.ADMIN) -> Endpoints:
         """What ``backbone.cli.context.endpoints`` would build from :meth:`env`."""
         settings = self.client_settings(principal).model_copy(update={
-            "schema_registry_basic_auth_user_info_file": self.registry_user_info_file(principal)})
+            "registry_basic_auth_user_info_file": self.registry_user_info_file(principal)})
         return endpoints_for(settings, self.bootstrap_servers, self.registry_url)
 
     def _fields(self, principal: str, *, mtls: bool) -> dict[str, str]:
@@ -218,7 +229,11 @@ class SecureStack:
         state = self._read_state()
         if state is not None and self._all_answering(state):
             endpoints = SecureEndpoints(state.ports, self.run_dir)
-            apply_acls(endpoints.kafka(acls.ADMIN))  # the catalog may have grown since
+            # the catalog may have grown since the stack started: new principals, new grants
+            _, secret_of = self.prepare()
+            ensure_scram_users(endpoints.kafka(acls.ADMIN), secret_of)
+            self._import_realm_if_changed(state.ports, secret_of)
+            apply_acls(endpoints.kafka(acls.ADMIN))
             return endpoints
         if state is not None:
             self._stop_recorded(state)
@@ -241,21 +256,24 @@ class SecureStack:
             env={"JAVA_HOME": str(modern_java.executable.resolve().parent.parent),
                  "KC_BOOTSTRAP_ADMIN_USERNAME": keycloak.BOOTSTRAP_ADMIN,
                  "KC_BOOTSTRAP_ADMIN_PASSWORD": bootstrap_password,
-                 "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m"},
+                 "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m",
+                 # transaction logs in this stack's folder, not in the shared distribution
+                 "JAVA_OPTS_APPEND": "-Dquarkus.transaction-manager.object-store.directory="
+                                     f"{self.run_dir / 'keycloak-transactions'}"},
         )
         kafka_pid = self._start_kafka(kafka_java, ports, certificates, secret_of)
         state = _State(ports, kafka_pid, 0, keycloak_pid)
         self._write_state(state)
         try:
             self._wait(state, ("keycloak",))
-            keycloak.import_realm(ports.keycloak, bootstrap_password,
-                                  self.run_dir / "realm.json")
+            self._import_realm_if_changed(ports, secret_of, always=True)
             state = _State(ports, kafka_pid,
                            self._start_registry(modern_java, ports, certificates), keycloak_pid)
             self._write_state(state)
             self._wait(state, ("kafka", "schema-registry"))
+            ensure_scram_users(endpoints.kafka(acls.ADMIN), secret_of)
             apply_acls(endpoints.kafka(acls.ADMIN))
-        except StackError:
+        except BaseException:  # half a secured stack is no use: stop what was started
             self.down()
             raise
         return endpoints
@@ -298,6 +316,17 @@ class SecureStack:
             "--alter --entity-type users --entity-name \"$user\" --add-config "
             f"\"{SCRAM_MECHANISM}=[password=$(cat /secrets/$user.password)]\"\n"
             "done\n")
+
+    def _import_realm_if_changed(self, ports: SecurePorts, secret_of: Mapping[str, str], *,
+                                 always: bool = False) -> None:
+        """Import realm.json into Keycloak when it started, or when it changed since (a new
+        principal); replacing the realm otherwise would only rotate its signing keys."""
+        realm = self.run_dir / "realm.json"
+        stamp = self.run_dir / "realm.imported"
+        digest = hashlib.sha256(realm.read_bytes()).hexdigest()
+        if always or not stamp.is_file() or stamp.read_text().strip() != digest:
+            keycloak.import_realm(ports.keycloak, secret_of[KEYCLOAK_ADMIN_SECRET], realm)
+            stamp.write_text(digest + "\n")
 
     def down(self) -> list[str]:
         """Stop the three processes; the names of those that had to be killed."""
@@ -528,6 +557,27 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 """
+
+
+def ensure_scram_users(kafka: KafkaClients, secret_of: Mapping[str, str]) -> None:
+    """A SCRAM user for every principal that has none yet (those formatted with the storage
+    have one; a principal the catalog gained since gets its own here)."""
+    admin = AdminClient(kafka.admin())
+    try:
+        described = admin.describe_user_scram_credentials().result(timeout=15)
+    except KafkaException as error:
+        raise StackError(f"could not list the SCRAM users: {error}") from None
+    missing = [name for name in acls.principals() if name not in described]
+    if not missing:
+        return
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+    futures = admin.alter_user_scram_credentials(
+        [UserScramCredentialUpsertion(name, info, secret_of[name].encode()) for name in missing])
+    for name, future in futures.items():
+        try:
+            future.result(timeout=15)
+        except KafkaException as error:
+            raise StackError(f"could not create the SCRAM user {name}: {error}") from None
 
 
 def apply_acls(kafka: KafkaClients) -> None:

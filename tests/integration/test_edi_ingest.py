@@ -159,7 +159,9 @@ def test_ingest_publishes_acknowledges_moves_and_never_republishes(
     value, headers = dead[0]
     assert value.startswith(b"ST*214*001*") or value.startswith(b"ST*214*001~")
     assert "SE02 control number" in headers["backbone.dlq.exception.message"]
-    assert headers["backbone.dlq.file"] == "x12-types__test_214__parse_214_2.edi"
+    assert headers["backbone.dlq.source.file"] == "x12-types__test_214__parse_214_2.edi"
+    assert (headers["backbone.dlq.stage"], headers["backbone.dlq.owner"]) == (
+        "connector", "edi-x12")
 
 
 def _dead_letters(bootstrap: str, name: str, group: str) -> list[tuple[bytes, dict[str, str]]]:

@@ -35,7 +35,8 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Message, Producer
 
 from backbone.clients import KafkaClients
-from backbone.errors import BackboneError, PublishError
+from backbone.dead_letters import DeadLetter, Stage, now_ms
+from backbone.errors import BackboneError, Category, PublishError
 from backbone.events import Event
 from backbone.headers import child_traceparent, new_traceparent
 from backbone.registry import RegistryAuthError
@@ -59,6 +60,7 @@ from connectors.edi_x12.model import (
 from producers.publisher import Delivery, EventPublisher, producer_config, wait_all
 
 DLQ_TOPIC = "edi-x12.dlq.v1"
+CONNECTOR = "edi-x12"
 _IGNORED_SUFFIXES = (".tmp", ".part")
 
 
@@ -80,7 +82,8 @@ class FileOutcome:
 class _Interchange:
     header: Interchange
     events: list[Event] = field(default_factory=list)
-    dead_letters: list[tuple[TransactionSet, EdiError]] = field(default_factory=list)
+    dead_letters: list[tuple[TransactionSet, EdiError, FunctionalGroup | None]] = field(
+        default_factory=list)
     groups: dict[str, tuple[FunctionalGroup, list[SetVerdict]]] = field(default_factory=dict)
     group_errors: dict[str, list[str]] = field(default_factory=dict)  # AK905 codes by GS06
 
@@ -94,7 +97,7 @@ class DeadLetters:
         self._producer = producer or Producer(producer_config(kafka))
 
     def send(self, transaction_set: TransactionSet, interchange: Interchange,
-             error: EdiError) -> Future[None]:
+             error: EdiError, group: FunctionalGroup | None = None) -> Future[None]:
         future: Future[None] = Future()
 
         def on_delivery(failure: KafkaError | None, _: Message) -> None:
@@ -107,18 +110,7 @@ class DeadLetters:
 
         d = interchange.delimiters
         raw = "".join(d.element.join(s.fields) + d.segment for s in transaction_set.segments)
-        headers = [
-            ("backbone.dlq.category", b"SCHEMA_VALIDATION"),
-            ("backbone.dlq.stage", b"edi-x12"),
-            ("backbone.dlq.exception.message", str(error).encode()),
-            ("backbone.dlq.file", error.file.encode()),
-            ("backbone.dlq.segment", str(error.segment_index or "").encode()),
-            ("backbone.dlq.byte_offset", str(error.byte_offset or "").encode()),
-            ("backbone.dlq.interchange", interchange.control_number.encode()),
-            ("backbone.dlq.group", (error.group_control or "").encode()),
-            ("backbone.dlq.transaction_set",
-             f"{transaction_set.set_id} {transaction_set.control_number}".encode()),
-        ]
+        headers = edi_dead_letter(transaction_set, interchange, error, group).to_headers()
         key = interchange_key(interchange.sender_qualifier, interchange.sender_id,
                               interchange.control_number)
         while True:
@@ -137,6 +129,26 @@ class DeadLetters:
         if remaining:
             raise PublishError(f"{remaining} dead letters had no delivery report after "
                                f"{timeout_s:.0f}s; is the broker reachable?")
+
+
+def edi_dead_letter(transaction_set: TransactionSet, interchange: Interchange,
+                    error: EdiError, group: FunctionalGroup | None = None) -> DeadLetter:
+    """The dead-letter record of a rejected set: its place in the file, and the ISA and GS
+    segments (``source.isa`` / ``source.gs``) that `backbone dlq replay` wraps it in again."""
+    d = interchange.delimiters
+    source = {
+        "file": error.file, "segment": str(error.segment_index or ""),
+        "byte_offset": str(error.byte_offset or ""),
+        "interchange": interchange.control_number, "group": error.group_control or "",
+        "transaction_set": f"{transaction_set.set_id} {transaction_set.control_number}",
+        "isa": d.element.join(interchange.header.fields) + d.segment,
+    }
+    if group is not None:
+        source["gs"] = d.element.join(group.header.fields) + d.segment
+    return DeadLetter(stage=Stage.CONNECTOR.value, owner=CONNECTOR, message=str(error),
+                      category=Category.SCHEMA_VALIDATION.value, step=error.scope,
+                      first_failure_ms=(now := now_ms()), last_failure_ms=now,
+                      source={k: v for k, v in source.items() if v})
 
 
 class EdiInbox:
@@ -228,8 +240,8 @@ class EdiInbox:
             trace = new_traceparent()
             futures.extend(self.publisher.publish(event, traceparent=child_traceparent(trace))
                            for event in plan.events)
-            dlq_futures.extend(self.dead_letters.send(ts, plan.header, error)
-                               for ts, error in plan.dead_letters)
+            dlq_futures.extend(self.dead_letters.send(ts, plan.header, error, group)
+                               for ts, error, group in plan.dead_letters)
         self.publisher.flush(self.flush_timeout_s)
         self.dead_letters.flush(self.flush_timeout_s)
         outcome.published = len(wait_all(futures))
@@ -277,7 +289,7 @@ class EdiInbox:
                     error = failure.error
             if error is not None:
                 problems.append(str(error))
-                plan.dead_letters.append((ts, error))
+                plan.dead_letters.append((ts, error, group))
             if group is not None:
                 verdicts = plan.groups.setdefault(group.control_number, (group, []))[1]
                 verdicts.append(SetVerdict(ts.set_id, ts.control_number,

@@ -21,11 +21,13 @@ def _exported() -> set[str]:
     from connectors.carrier_webhooks.app import WebhookMetrics
     from processors.metrics import ProcessorMetrics
     from processors.order_fulfillment.metrics import ack_sla_metrics
+    from sinks.iceberg.metrics import SinkMetrics
 
     processor_metrics = ProcessorMetrics()
     processor_metrics.add_output_metrics("order-fulfillment", ack_sla_metrics)
     registries: list[CollectorRegistry] = [
         ConnectorMetrics("probe").registry, processor_metrics.registry, WebhookMetrics().registry,
+        SinkMetrics().registry,
     ]
     return {family.name for registry in registries for family in registry.collect()}
 

@@ -59,5 +59,6 @@ down: ## stop the local stack
 	$(BACKBONE) stack down
 
 .PHONY: clean
-clean: down ## stop the stack and remove its data (keeps downloaded jars)
-	rm -rf .backbone/run
+clean: down ## stop the stacks and remove their data (keeps downloaded jars)
+	$(BACKBONE) stack down --secure
+	rm -rf .backbone/run .backbone/secure

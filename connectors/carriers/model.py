@@ -36,6 +36,8 @@ from backbone.events.logistics import (
 
 _EVENT_NAMESPACE = uuid.UUID("0d7c8a4e-6a43-4f57-9a53-2f0e3f1b9c21")
 _MINUTE = timedelta(minutes=1)
+# No zone on Earth is further from UTC than 14 hours; anything beyond is not an offset.
+MAX_OFFSET_MINUTES = 14 * 60
 
 
 class CarrierResponseError(ValueError):
@@ -65,14 +67,16 @@ class EventTime:
 
     @classmethod
     def iso(cls, text: str) -> EventTime:
-        """ISO-8601 with or without an offset (raises ValueError)."""
+        """ISO-8601 with or without an offset (raises ValueError, also for a time that leaves
+        the representable range once moved to UTC, such as year 9999 at -05:00)."""
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         offset = parsed.utcoffset()
         if offset is None:
             return cls(parsed.replace(tzinfo=UTC), None, EventTimePrecision.LOCAL_TIME_ASSUMED_UTC)
-        return cls(parsed.astimezone(UTC), int(offset / _MINUTE),
-                   EventTimePrecision.EXACT)
-
+        try:
+            return cls(parsed.astimezone(UTC), int(offset / _MINUTE), EventTimePrecision.EXACT)
+        except OverflowError:
+            raise ValueError(f"{text.strip()[:40]!r} is out of range in UTC") from None
 
     @classmethod
     def resolve(cls, local: str, *, offset: str | None = None,
@@ -84,6 +88,13 @@ class EventTime:
         exactly; with neither it is kept as if UTC and flagged LOCAL_TIME_ASSUMED_UTC.
         Raises ValueError when ``local`` (or a given ``offset``/``utc``) is not ISO-8601.
         """
+        try:
+            return cls._resolve(local, offset, utc)
+        except OverflowError:
+            raise ValueError(f"{local.strip()[:40]!r} is out of range in UTC") from None
+
+    @classmethod
+    def _resolve(cls, local: str, offset: str | None, utc: str | None) -> EventTime:
         read = cls.iso(local)
         if read.offset_minutes is not None:
             return read
@@ -101,6 +112,8 @@ class EventTime:
                 # to the quarter hour every real zone is a multiple of.
                 raw = (wall - instant.utc.replace(tzinfo=None)) / _MINUTE
                 minutes = int(round(raw / 15) * 15)
+                if abs(minutes) > MAX_OFFSET_MINUTES:
+                    return read  # the two stamps are not the same instant: leave it flagged
                 return cls((wall - timedelta(minutes=minutes)).replace(tzinfo=UTC), minutes,
                            EventTimePrecision.EXACT)
         return read
@@ -235,6 +248,15 @@ def text(element: Element | None, path: str) -> str | None:
 
 def midnight_utc(day: date | None) -> datetime | None:
     return datetime.combine(day, time(), UTC) if day is not None else None
+
+
+def load_json_object(data: bytes, name: str, expected: str) -> dict[str, Any]:
+    """:func:`load_json` of a body that must be a JSON object (every REST tracking answer)."""
+    body = load_json(data, name, expected)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {expected}")
+    return body
 
 
 def load_json(data: bytes, name: str, expected: str) -> Any:

@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from backbone import acls
+from backbone.acl_admin import apply
 from backbone.kafka import apply_topics
 from backbone.settings import load_settings
 from backbone.stack import StackError
 from backbone.stack.secure import SecureEndpoints, SecureStack
 from backbone.topics import CATALOG
+from backbone.topics import topic as catalog_topic
 from tests.stack import REPO
 
 BACKBONE = str(Path(sys.executable).with_name("backbone"))
@@ -65,6 +67,23 @@ class SecureSession:
                                 timeout=timeout_s)
         self.outputs.append(result.stdout + result.stderr)
         return result
+
+
+@pytest.fixture
+def granted_prefix(secure: SecureSession) -> tuple[str, str]:
+    """A fresh topic prefix and group prefix, with the catalog's ACLs granted on them."""
+    topics, groups = f"sec{uuid.uuid4().hex[:8]}", f"sec{uuid.uuid4().hex[:8]}."
+    changes = apply(secure.admin(), acls.plan(topic_prefix=topics, group_prefix=groups))
+    assert not [change for change in changes if change.action == "failed"]
+    return topics, groups
+
+
+def create_topics(admin: AdminClient, names: Mapping[str, str]) -> None:
+    """Create ``actual name -> catalog name`` topics with the catalog's settings."""
+    new = [NewTopic(actual, catalog_topic(name).partitions, 1,
+                    config=catalog_topic(name).config()) for actual, name in names.items()]
+    for future in admin.create_topics(new).values():
+        future.result(30)
 
 
 def _plant_canary(run_dir: Path) -> None:
@@ -117,8 +136,9 @@ def _secure_stack() -> Iterator[SecureEndpoints]:
         return
     base = int(os.environ.get("BACKBONE_TEST_SECURE_PORT_BASE", "0"))
     with tempfile.TemporaryDirectory(prefix="backbone-secure-test-") as folder:
+        # three JVMs start at once: on a loaded two-core CI machine that can take minutes
         stack = SecureStack(load_settings(state_dir=Path(folder), lib_dir=_lib_dir(),
-                                          secure_port_base=base))
+                                          secure_port_base=base, stack_start_timeout_s=300))
         _plant_canary(stack.run_dir)
         try:
             yield stack.up()

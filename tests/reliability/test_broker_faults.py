@@ -18,7 +18,8 @@ from tests.reliability.checker import check, header, longest_stall, read_committ
 from tests.reliability.cluster import Cluster
 from tests.reliability.workloads import milestones, publish_under_fault
 
-pytestmark = pytest.mark.integration
+# faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 RAW = "logistics.shipment-milestone.raw.v1"
 KEYS, PER_KEY = 400, 5  # N = 2,000

@@ -29,7 +29,8 @@ from connectors.wms_feed.mapping import EVENT_ID_NAMESPACE as WMS_EVENT_IDS
 from tests.reliability.checker import Sent, check, header, read_committed
 from tests.reliability.cluster import Cluster, port_base
 
-pytestmark = pytest.mark.integration
+# faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 BACKBONE = str(Path(sys.executable).with_name("backbone"))
 SNAPSHOTS = "inventory.snapshot.v1"

@@ -30,7 +30,8 @@ from tests.reliability.cluster import BROKERS, Cluster, port_base
 from tests.reliability.test_network_faults import consecutive_free_ports
 from tests.reliability.workloads import milestones, publish_under_fault
 
-pytestmark = pytest.mark.integration
+# faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 FULL_NODE = 3
 

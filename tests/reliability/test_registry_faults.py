@@ -38,7 +38,8 @@ from tests.reliability.checker import Sent, check, header, read_committed
 from tests.reliability.cluster import Cluster, port_base
 from tests.reliability.test_connector_faults import published
 
-pytestmark = pytest.mark.integration
+# faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 BACKBONE = str(Path(sys.executable).with_name("backbone"))
 SNAPSHOTS = "inventory.snapshot.v1"

@@ -60,7 +60,8 @@ def _publish(endpoints: Endpoints, serde: AvroSerde, events: list[Any], target: 
 def run() -> list[dict[str, Any]]:
     base = int(os.environ.get("BACKBONE_BENCH_PORT_BASE", "0"))
     events = [sample_shipment_milestone(seed) for seed in range(EVENTS)]
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
+    # the folder outlives the stacks: their stack.json is how `down` finds what to stop
+    with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp, ExitStack() as stack:
         cluster = _stack(Path(tmp) / "cluster", 3, base, stack)
         single = _stack(Path(tmp) / "single", 1, base + 50 if base else 0, stack)
         registry = SchemaRegistry(cluster.registry_url)

@@ -42,8 +42,9 @@ test: install ## the whole suite against a real broker and registry
 	$(BIN)/python -m pytest
 
 .PHONY: demo
-demo: install ## start the local stack, run the bundled samples end to end, print a summary
-	$(BIN)/python -m demo
+demo: install ## start the local stack, run the bundled samples end to end (SECURE=1: secured stack)
+	$(if $(SECURE),$(BACKBONE) stack install --secure)
+	$(BIN)/python -m demo $(if $(SECURE),--secure)
 
 .PHONY: bench
 bench: install ## run every benchmark and write bench/results.json
@@ -58,5 +59,6 @@ down: ## stop the local stack
 	$(BACKBONE) stack down
 
 .PHONY: clean
-clean: down ## stop the stack and remove its data (keeps downloaded jars)
-	rm -rf .backbone/run
+clean: down ## stop the stacks and remove their data (keeps downloaded jars)
+	$(BACKBONE) stack down --secure
+	rm -rf .backbone/run .backbone/secure

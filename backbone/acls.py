@@ -5,7 +5,8 @@ the exact Kafka ACL bindings each principal needs, and nothing else:
 
 - a producer: WRITE + DESCRIBE on each topic it produces, IDEMPOTENT_WRITE on the cluster
   (backbone's producers are idempotent; brokers before 3.0 ask for it explicitly);
-- a consumer: READ + DESCRIBE on each topic it consumes, READ on its consumer group(s);
+- a consumer: READ + DESCRIBE on each topic it consumes, READ on its consumer group(s) (the
+  Iceberg sink has none: it assigns partitions and keeps its offsets in its tables);
 - a processor also: WRITE + DESCRIBE on its transactional ids (prefix ``<group>-``), and
   CREATE / READ / WRITE / DESCRIBE / DESCRIBE_CONFIGS on its own internal topics (Quix's
   ``changelog__<group>--`` and ``repartition__<group>--`` prefixes); DESCRIBE_CONFIGS on its
@@ -24,7 +25,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, Topic
+from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, SINKS, Topic
 
 ADMIN = "admin"
 OPERATOR = "operator"
@@ -43,6 +44,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in CONNECTORS},
     **{name: (name,) for name in PROCESSORS},
     **{name.replace("-", "_"): (name,) for name in PROCESSORS},
+    **{name: (name,) for name in SINKS},
     "connectors": CONNECTORS,
     "backbone dlq": (OPERATOR,),
     "backbone dlq replay": (OPERATOR,),
@@ -52,7 +54,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
 
 def principals() -> tuple[str, ...]:
     """Every principal of backbone, admin included: one SCRAM user and certificate each."""
-    return (ADMIN, OPERATOR, *CONNECTORS, *PROCESSORS)
+    return (ADMIN, OPERATOR, *CONNECTORS, *PROCESSORS, *SINKS)
 
 
 @dataclass(frozen=True, order=True)

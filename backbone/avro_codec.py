@@ -15,6 +15,10 @@ over every canonical event and generated values). It is only a fast path: when a
 record does not fit it (a type the compiled code does not expect, truncated or garbage bytes),
 the codec hands the record to fastavro, so errors and corner cases stay exactly fastavro's. A
 schema outside the supported part raises :class:`Unsupported` and the caller keeps fastavro.
+
+One exception to handing over: bytes that would make any reader spend seconds or minutes
+(a decimal whose bytes hold far more digits than its precision: turning a 1 MB integer into
+a Decimal takes minutes) raise :class:`Refused`, which reaches the caller as it is.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ class Unsupported(ValueError):
     """The schema uses Avro the compiled codec does not cover (fastavro handles it)."""
 
 
+class Refused(ValueError):
+    """Bytes no reader should decode (see the module docstring); never handed to fastavro."""
+
+
 class Codec:
     """Encoder and decoder of one Avro schema (a JSON dict, as registered)."""
 
@@ -60,7 +68,12 @@ class Codec:
         # the only text from the schema in the source is field names: as Python literals
         # (repr), or as an attribute name when one is a plain identifier (str.isidentifier,
         # not a keyword), so a writer schema from the registry cannot inject code
-        exec(compile(self.source, "<avro codec>", "exec"), scope)
+        try:
+            code = compile(self.source, "<avro codec>", "exec")
+        except (SyntaxError, RecursionError) as error:
+            # arrays, maps and unions nest blocks in one function; Python allows 20
+            raise Unsupported(f"schema nests too deeply to compile ({error})") from None
+        exec(code, scope)
         self._write: Writer = scope[f"write_{top}"]
         self._write_object: Writer = scope[f"write_object_{top}"]
         self._read: Reader = scope[f"read_{top}"]
@@ -94,6 +107,8 @@ class Codec:
         """(value, end offset) of the Avro binary in ``data`` starting at ``offset``."""
         try:
             return self._read(data, offset)
+        except Refused:
+            raise
         except Exception:  # fastavro decides: it reads or raises its own error
             buffer = BytesIO(data)
             buffer.seek(offset)
@@ -140,6 +155,26 @@ def _blocks(data: bytes, pos: int) -> tuple[int, int]:
     return count, pos
 
 
+def decimal_bytes_limit(precision: int) -> int:
+    """Longest decimal bytes read without a look at their value: twice the minimal
+    two's-complement length of ``precision`` digits (decimal(18, s) needs 8), at least 64.
+
+    Below it a value is read as fastavro reads it, rounded to ``precision`` when a writer put
+    more digits in; the conversion to Decimal is quadratic in the length, so far beyond it
+    (a 1 MB decimal takes minutes) only a value that fits is read."""
+    largest: int = 10**precision - 1
+    return max(64, 2 * ((largest.bit_length() + 8) // 8))
+
+
+def _fit_unscaled(raw: bytes, precision: int) -> int:
+    """The unscaled integer of decimal bytes over the limit above: padded with sign bytes it
+    is read; holding more digits than ``precision``, Refused (int.from_bytes is linear)."""
+    unscaled = int.from_bytes(raw, "big", signed=True)
+    if abs(unscaled) >= 10**precision:
+        raise Refused(f"a decimal of {len(raw)} bytes holds more than its {precision} digits")
+    return unscaled
+
+
 def _decimal_bytes(value: Any, precision: int, scale: int) -> Any:
     """fastavro's bytes of a Decimal (same length rule); anything else passes through."""
     if type(value) is not Decimal:
@@ -155,7 +190,8 @@ def _decimal_bytes(value: Any, precision: int, scale: int) -> Any:
 
 _RUNTIME: dict[str, Any] = {
     "write_long": write_long, "read_long": read_long, "blocks": _blocks,
-    "decimal_bytes": _decimal_bytes, "EPOCH": _EPOCH, "EPOCH_ORDINAL": _EPOCH_ORDINAL,
+    "decimal_bytes": _decimal_bytes, "fit_unscaled": _fit_unscaled, "EPOCH": _EPOCH,
+    "EPOCH_ORDINAL": _EPOCH_ORDINAL,
     "timedelta": timedelta, "date": date, "datetime": datetime, "Decimal": Decimal,
     "UUID": uuid.UUID, "FLOAT": _FLOAT, "DOUBLE": _DOUBLE,
 }
@@ -313,11 +349,15 @@ class _Generator:
         if logical == "uuid" and kind == "string":
             return [*_read_primitive("string", "text"), f"{target} = UUID(text)"]
         if logical == "decimal" and kind == "bytes":
-            scale = int(schema.get("scale", 0))
-            context = self.constant(Context(prec=int(schema["precision"])))
+            scale, precision = int(schema.get("scale", 0)), int(schema["precision"])
+            context = self.constant(Context(prec=precision))
             return [*_read_primitive("bytes", "raw"),
-                    f"{target} = {context}.create_decimal(int.from_bytes(raw, 'big', "
-                    f"signed=True)).scaleb({-scale}, {context})"]
+                    f"if len(raw) > {decimal_bytes_limit(precision)}:",
+                    f"    unscaled = fit_unscaled(raw, {precision})",
+                    "else:",
+                    "    unscaled = int.from_bytes(raw, 'big', signed=True)",
+                    f"{target} = {context}.create_decimal(unscaled).scaleb({-scale}, "
+                    f"{context})"]
         if logical == "decimal" or logical in _UNSUPPORTED_LOGICAL:
             raise Unsupported(f"logical type {logical} on {kind}")
         return _read_primitive(kind, target)  # an unknown logical type reads as its base type

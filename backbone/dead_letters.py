@@ -265,7 +265,9 @@ class DeadLetter:
             (REPLAY_ID, self.replay_id),
             (REPLAY_COUNT, str(self.replay_count) if self.replay_count else None),
         ]
-        return [(name, text.encode("utf-8")) for name, text in values if text is not None]
+        # backslashreplace: a reason may quote source text with a lone surrogate in it
+        return [(name, text.encode("utf-8", "backslashreplace")) for name, text in values
+                if text is not None]
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes | None]]) -> DeadLetter:

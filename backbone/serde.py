@@ -8,9 +8,11 @@ Reading with another writer schema than the topic's current one (schema evolutio
 through fastavro's schema resolution.
 
 Decoding never crashes on bad bytes: a record over the size limit, a wrong magic byte, a schema
-id not registered under the topic's subject, a recursive writer schema, undecodable or trailing
-Avro bytes all raise :class:`DecodeError` (category DESERIALIZATION); valid Avro whose values
-break the model raises :class:`SchemaValidationError`.
+id not registered under the topic's subject, a writer schema that could make decoding recurse
+or loop without end (recursive, nested deeper than MAX_SCHEMA_DEPTH, an array of items that
+take no bytes), undecodable or trailing Avro bytes, a decimal far longer than its precision
+all raise :class:`DecodeError` (category DESERIALIZATION); valid Avro whose values break the
+model raises :class:`SchemaValidationError`. tests/unit/fuzz/ holds the properties.
 """
 
 from __future__ import annotations
@@ -157,6 +159,10 @@ class AvroSerde:
             if schema_id == reader.schema_id and codec is not None:
                 record, end = codec.decode(data, _HEADER.size)
             else:
+                if codec is not None:
+                    # the compiled read refuses what would keep fastavro busy for minutes
+                    # (avro_codec.Refused); only records of older schema versions pay for it
+                    codec.decode(data, _HEADER.size)
                 buffer = io.BytesIO(data)
                 buffer.seek(_HEADER.size)
                 record = fastavro.schemaless_reader(
@@ -225,10 +231,15 @@ class AvroSerde:
         try:
             writer_schema = json.loads(text)
             refuse_recursion(writer_schema)
+            refuse_empty_items(writer_schema)
             parsed = fastavro.parse_schema(writer_schema)
-        except ValueError as error:
+        except RecursionError:  # json.loads of a schema nested deeper than Python's stack
+            raise DecodeError(f"{topic.name}: writer schema id {schema_id} is refused: nested "
+                              f"deeper than {MAX_SCHEMA_DEPTH} levels") from None
+        except Exception as error:  # fastavro's SchemaParseException is no ValueError
+            kind = "" if type(error) is ValueError else f"{type(error).__name__}: "
             raise DecodeError(
-                f"{topic.name}: writer schema id {schema_id} is refused: {error}"
+                f"{topic.name}: writer schema id {schema_id} is refused: {kind}{error}"
             ) from error
         cached = (parsed, _codec(writer_schema, parsed))
         self._readers[(topic.value_subject, schema_id)] = cached
@@ -236,21 +247,28 @@ class AvroSerde:
 
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+# Far deeper than any canonical schema (5 levels), far below Python's stack: fastavro and the
+# compiled codec recurse once per level
+MAX_SCHEMA_DEPTH = 64
 
 
 def refuse_recursion(schema: Any) -> None:
-    """ValueError when a named type refers to itself, directly or through others.
+    """ValueError when a named type refers to itself, directly or through others, or the
+    schema nests deeper than MAX_SCHEMA_DEPTH.
 
     fastavro recurses once per nesting level of the data, so a recursive writer schema lets a
     crafted record of a few kilobytes crash the decoder (reference/reliability.md 3.1).
     """
-    _walk(schema, "", [])
+    _walk(schema, "", [], 0)
 
 
-def _walk(schema: Any, namespace: str, open_types: list[str]) -> None:
+def _walk(schema: Any, namespace: str, open_types: list[str], depth: int) -> None:
+    if depth > MAX_SCHEMA_DEPTH:
+        raise ValueError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
+    depth += 1
     if isinstance(schema, list):
         for branch in schema:
-            _walk(branch, namespace, open_types)
+            _walk(branch, namespace, open_types, depth)
         return
     if isinstance(schema, str):
         if schema in _PRIMITIVES:
@@ -270,15 +288,74 @@ def _walk(schema: Any, namespace: str, open_types: list[str]) -> None:
         if kind in ("record", "error"):
             open_types.append(full)
             for field in schema.get("fields", []):
-                _walk(field.get("type"), namespace, open_types)
+                _walk(field.get("type"), namespace, open_types, depth)
             open_types.pop()
         return
     if kind == "array":
-        _walk(schema.get("items"), namespace, open_types)
+        _walk(schema.get("items"), namespace, open_types, depth)
     elif kind == "map":
-        _walk(schema.get("values"), namespace, open_types)
+        _walk(schema.get("values"), namespace, open_types, depth)
     else:
-        _walk(kind, namespace, open_types)
+        _walk(kind, namespace, open_types, depth)
+
+
+def refuse_empty_items(schema: Any) -> None:
+    """ValueError when an array's items can take no bytes (null, an empty record, ...).
+
+    A block count is a varint: two bytes of it say 8,000 such items and ten say 2^63, so a
+    crafted record of a dozen bytes would keep a reader busy (and growing a list) for
+    hours. Every other item takes a byte at least, and the record's size bounds the count.
+    Call after refuse_recursion (this walk assumes a finite schema).
+    """
+    named: dict[str, Any] = {}
+    _check_items(schema, "", named)
+
+
+def _check_items(schema: Any, namespace: str, named: dict[str, Any]) -> None:
+    if isinstance(schema, list):
+        for branch in schema:
+            _check_items(branch, namespace, named)
+        return
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    if kind in ("record", "error", "enum", "fixed"):
+        name = str(schema.get("name", ""))
+        namespace = name.rpartition(".")[0] if "." in name else \
+            str(schema.get("namespace", namespace))
+        named[name if "." in name else f"{namespace}.{name}".lstrip(".")] = schema
+        named.setdefault(name, schema)
+        for field in schema.get("fields", []) if kind != "fixed" else []:
+            _check_items(field.get("type"), namespace, named)
+        return
+    if kind == "array":
+        if _takes_no_bytes(schema.get("items"), namespace, named):
+            raise ValueError("an array's items take no bytes: a few bytes of block count "
+                             "would decode to billions of items")
+        _check_items(schema.get("items"), namespace, named)
+    elif kind == "map":
+        _check_items(schema.get("values"), namespace, named)
+    else:
+        _check_items(kind, namespace, named)
+
+
+def _takes_no_bytes(schema: Any, namespace: str, named: dict[str, Any]) -> bool:
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES:
+            return schema == "null"
+        found = named.get(schema) or named.get(f"{namespace}.{schema}")
+        return found is not None and _takes_no_bytes(found, namespace, named)
+    if not isinstance(schema, dict):
+        return False  # a union: its branch index takes a byte
+    kind = schema.get("type")
+    if kind in ("record", "error"):
+        return all(_takes_no_bytes(field.get("type"), namespace, named)
+                   for field in schema.get("fields", []))
+    if kind == "fixed":
+        return schema.get("size") == 0
+    if kind in ("array", "map", "enum"):
+        return False  # a block count or an index: a byte at least
+    return _takes_no_bytes(kind, namespace, named)
 
 
 def _first_errors(error: ValidationError, limit: int = 3) -> str:

@@ -174,8 +174,20 @@ class Settings(BaseSettings):
     )
     processor_commit_interval_s: float = Field(
         default=1.0,
-        description="Seconds between exactly-once commits (one Kafka transaction each); lower "
-        "means fresher read_committed output, higher means more throughput.",
+        description="Longest an exactly-once transaction stays open while a processor works "
+        "off a backlog (outputs are visible to read_committed readers only once it commits); "
+        "lower means fresher output under load, higher means more throughput.",
+    )
+    processor_idle_commit_s: float = Field(
+        default=0.05,
+        description="Once a processor has caught up with its inputs, it commits as soon as "
+        "the open transaction is this old (a live stream's latency; each commit costs a few "
+        "ms of broker round trips). At or above the commit interval: off.",
+    )
+    processor_commit_every: int = Field(
+        default=0,
+        description="Also commit after this many records (0: no limit); bounds the size of "
+        "one transaction when records are large.",
     )
     processor_consumer_group_prefix: str = Field(
         default="backbone.", description="Consumer group of a processor: <prefix><name>."
@@ -257,6 +269,56 @@ class Settings(BaseSettings):
         default=60.0, description="Least time between two fetches of a JWKS (an unknown key id "
         "triggers one).",
     )
+    # The tracking poller (connectors/carrier_tracking): each carrier's REST tracking API.
+    # A carrier without credentials is not polled.
+    tracking_ups_client_id: str = Field(default="", description="UPS OAuth client id.")
+    tracking_ups_client_secret: SecretStr | None = Field(
+        default=None, description="UPS OAuth client secret.")
+    tracking_ups_base_url: str = Field(
+        default="https://onlinetools.ups.com", description="UPS API base (CIE: "
+        "https://wwwcie.ups.com)."
+    )
+    tracking_fedex_client_id: str = Field(default="", description="FedEx API key (OAuth client "
+                                          "id).")
+    tracking_fedex_client_secret: SecretStr | None = Field(
+        default=None, description="FedEx secret key (OAuth client secret).")
+    tracking_fedex_base_url: str = Field(
+        default="https://apis.fedex.com", description="FedEx API base (sandbox: "
+        "https://apis-sandbox.fedex.com)."
+    )
+    tracking_usps_client_id: str = Field(default="", description="USPS OAuth consumer key.")
+    tracking_usps_client_secret: SecretStr | None = Field(
+        default=None, description="USPS OAuth consumer secret.")
+    tracking_usps_base_url: str = Field(
+        default="https://apis.usps.com", description="USPS API base (testing: "
+        "https://apis-tem.usps.com)."
+    )
+    tracking_dhl_api_key: SecretStr | None = Field(
+        default=None, description="DHL Shipment Tracking - Unified API key (DHL-API-Key).")
+    tracking_dhl_base_url: str = Field(
+        default="https://api-eu.dhl.com", description="DHL API base."
+    )
+    tracking_interval_s: float = Field(
+        default=14_400.0, description="Seconds between polls of a shipment in transit.")
+    tracking_near_delivery_interval_s: float = Field(
+        default=1_800.0, description="Seconds between polls once out for delivery (or at a "
+        "pickup point, or after a failed attempt).")
+    tracking_pre_transit_interval_s: float = Field(
+        default=21_600.0, description="Seconds between polls before the carrier's first scan "
+        "(also after a not-found answer).")
+    tracking_max_age_days: float = Field(
+        default=30.0, description="Stop polling a shipment this long after it was first seen.")
+    tracking_min_request_gap_s: float = Field(
+        default=0.2, description="Least time between two requests to one carrier (spreads the "
+        "load).")
+    tracking_daily_quota: dict[str, int] = Field(
+        default_factory=dict, description='Requests per UTC day per carrier, JSON: {"ups": '
+        '25000}; unlisted carriers: no quota.')
+    tracking_backoff_max_s: float = Field(
+        default=3_600.0, description="Longest back-off of a shipment after 5xx or network "
+        "errors (doubles from 30 s).")
+    tracking_request_timeout_s: float = Field(
+        default=15.0, description="Timeout of one tracking or token request.")
     # --- end carrier tracking intake ---
 
     # --- Operator console (processors/console, backbone console) ---

@@ -8,7 +8,7 @@ them, ``backbone asyncapi`` documents them, the publisher takes keys from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -67,27 +67,37 @@ class Topic:
         }
 
 
+PROCESSORS = ("shipment-status", "order-fulfillment", "stock-reconciliation")
+CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks", "carrier-tracking")
+SINKS = ("iceberg-sink",)
+
+
+def _canonical(name: str, description: str, record: str, key_fields: tuple[str, str],
+               separator: str, producers: tuple[str, ...], consumers: tuple[str, ...],
+               **kwargs: Any) -> Topic:
+    # every canonical topic can be written to the analysts' tables (`backbone sink iceberg`)
+    return Topic(name, description, ValueFormat.AVRO, record, key_fields, separator,
+                 producers=producers, consumers=(*consumers, *SINKS), **kwargs)
+
+
 def _po(name: str, record: str, description: str, producers: tuple[str, ...],
         consumers: tuple[str, ...] = ("order_fulfillment",), **kwargs: Any) -> Topic:
-    return Topic(name, description, ValueFormat.AVRO, record, ("buyer", "po_number"),
-                 producers=producers, consumers=consumers, **kwargs)
+    return _canonical(name, description, record, ("buyer", "po_number"), "|", producers,
+                      consumers, **kwargs)
 
 
 def _stock(name: str, record: str, description: str, producers: tuple[str, ...],
            consumers: tuple[str, ...] = ("stock_reconciliation",), **kwargs: Any) -> Topic:
-    return Topic(name, description, ValueFormat.AVRO, record, ("sku", "location"), "@",
-                 producers=producers, consumers=consumers, **kwargs)
+    return _canonical(name, description, record, ("sku", "location"), "@", producers,
+                      consumers, **kwargs)
 
 
 def _shipment(name: str, record: str, description: str, producers: tuple[str, ...],
               consumers: tuple[str, ...], **kwargs: Any) -> Topic:
-    return Topic(name, description, ValueFormat.AVRO, record, ("carrier", "tracking_number"),
-                 ":", producers=producers, consumers=consumers, **kwargs)
+    return _canonical(name, description, record, ("carrier", "tracking_number"), ":",
+                      producers, consumers, **kwargs)
 
 
-PROCESSORS = ("shipment-status", "order-fulfillment", "stock-reconciliation")
-CONNECTORS = ("edi-x12", "erp-outbox", "wms-feed", "carrier-webhooks")
-SINKS = ("iceberg-sink",)
 
 
 def _error_topics(owner: str) -> tuple[Topic, Topic]:
@@ -108,7 +118,7 @@ def _error_topics(owner: str) -> tuple[Topic, Topic]:
     return retry, dlq
 
 
-CATALOG: tuple[Topic, ...] = (
+_DECLARED: tuple[Topic, ...] = (
     _po("procurement.purchase-order.v1", "backbone.procurement.PurchaseOrderChanged",
         "Purchase orders created, changed, replaced or cancelled (ERP outbox, X12 850/860).",
         ("erp-outbox", "edi-x12")),
@@ -116,7 +126,7 @@ CATALOG: tuple[Topic, ...] = (
         "Supplier acknowledgements per PO line (X12 855/865).", ("edi-x12",)),
     _po("procurement.asn.v1", "backbone.procurement.AdvanceShipNotice",
         "Advance ship notices with the HL tree kept (X12 856).", ("edi-x12",),
-        ("order_fulfillment", "stock_reconciliation")),
+        ("order_fulfillment", "stock_reconciliation", "carrier-tracking")),
     _po("finance.invoice.v1", "backbone.finance.Invoice",
         "Supplier invoices (X12 810).", ("edi-x12",)),
     _stock("inventory.receipt.v1", "backbone.inventory.GoodsReceipt",
@@ -129,10 +139,11 @@ CATALOG: tuple[Topic, ...] = (
            ("erp-outbox", "wms-feed", "edi-x12")),
     _shipment("logistics.shipment-milestone.raw.v1", "backbone.logistics.ShipmentMilestone",
               "Carrier status events with their raw codes (X12 214, carrier APIs, webhooks).",
-              ("carrier-webhooks", "edi-x12"), ("shipment_status",)),
+              ("carrier-webhooks", "edi-x12", "carrier-tracking"),
+              ("shipment_status", "carrier-tracking")),
     _shipment("logistics.shipment-status.v1", "backbone.logistics.ShipmentStatus",
               "Normalized status per shipment: milestone, condition, ETA (latest per key).",
-              ("shipment_status",), ("downstream systems",),
+              ("shipment_status",), ("downstream systems", "carrier-tracking"),
               cleanup_policy="compact,delete", retention_ms=90 * DAY_MS),
     _po("procurement.order-line-status.v1", "backbone.procurement.OrderLineStatus",
         "Derived fulfillment state of every PO line (latest per PO).",
@@ -163,6 +174,16 @@ CATALOG: tuple[Topic, ...] = (
     # What the sink cannot turn into a row will not turn into one on a second try: no retry.
     *(_error_topics(owner)[1] for owner in SINKS),
 )
+
+
+def _read_by_sinks(entry: Topic) -> Topic:
+    # the Iceberg sink reads every canonical topic (analysts' tables; sinks/iceberg)
+    if entry.value_format is not ValueFormat.AVRO:
+        return entry
+    return replace(entry, consumers=(*entry.consumers, *SINKS))
+
+
+CATALOG: tuple[Topic, ...] = tuple(_read_by_sinks(entry) for entry in _DECLARED)
 
 _BY_NAME = {topic.name: topic for topic in CATALOG}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from backbone.clients import KafkaClients
+from backbone.clients import KafkaClients, quiet_logger
 from backbone.errors import PublishError
 from backbone.kafka import consumer_config
 from backbone.topics import topic as catalog_topic
@@ -47,7 +47,9 @@ class KafkaOffsetStore:
         # A throwaway group: offsets are read with assign(), the group only satisfies the client.
         consumer = Consumer(consumer_config(
             self.kafka, f"backbone-offsets-reader-{uuid.uuid4().hex[:8]}",
-            **{"enable.partition.eof": False},
+            # librdkafka's own lines would report the group coordinator connection this
+            # unused group opens and close() cuts (on a secured cluster: "SASL ... failed")
+            **{"enable.partition.eof": False, "logger": quiet_logger()},
         ))
         try:
             metadata = consumer.list_topics(self.topic, timeout=self.timeout_s)
@@ -100,6 +102,21 @@ class KafkaOffsetStore:
             return  # not ours to judge; a later valid write for the key replaces it
         if isinstance(decoded, dict):
             self._offsets[text] = decoded
+
+    def stored(self, connector: str) -> list[tuple[dict[str, Any], SourceOffset]]:
+        """Every partition of ``connector`` with its offset (a task that finds its partitions
+        in the store itself: the tracking poller's shipments)."""
+        prefix = f"[{json.dumps(connector)},"
+        found: list[tuple[dict[str, Any], SourceOffset]] = []
+        for key, offset in self._offsets.items():
+            if key.startswith(prefix):
+                try:
+                    partition = json.loads(key)[1]
+                except (ValueError, IndexError):
+                    continue
+                if isinstance(partition, dict):
+                    found.append((partition, offset))
+        return found
 
     def offset(self, connector: str, partition: SourcePartition) -> SourceOffset | None:
         """The last stored offset of ``partition`` (inclusive: resume after it)."""

@@ -201,10 +201,12 @@ class SourceRunner:
                 failures.append(error.str())
 
         self.log(f"{self.connector.name}: dead letter: {letter.reason}")
+        # a key may hold a file name that is not UTF-8 (os.fsdecode's surrogate escapes)
+        key = None if letter.key is None else letter.key.encode("utf-8", "backslashreplace")
         while True:
             try:
                 self.dead_letters.produce(
-                    self.connector.dead_letter_topic, key=letter.key, value=letter.value,
+                    self.connector.dead_letter_topic, key=key, value=letter.value,
                     headers=dead_letter_headers(self.connector.name, record),
                     on_delivery=on_delivery)
                 break

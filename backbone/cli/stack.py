@@ -9,10 +9,11 @@ import typer
 from backbone import acls
 from backbone.cli.exits import fail
 from backbone.settings import load_settings
-from backbone.stack import LocalStack, StackError, install
+from backbone.stack import LocalStack, StackError, install, keycloak
 from backbone.stack.install import install_keycloak
 from backbone.stack.postgres import LocalPostgres
-from backbone.stack.secure import SecureStack
+from backbone.stack.processes import find_java
+from backbone.stack.secure import KEYCLOAK_MIN_JAVA, SecureStack
 
 SECURE = typer.Option(False, "--secure", help="The secured stack (SASL_SSL + mTLS, ACLs, "
                       "registry behind Keycloak) in <state_dir>/secure, on its own ports.")
@@ -35,6 +36,10 @@ def up(
     mtls: bool = typer.Option(
         False, "--mtls", help="--secure: the mTLS listener and the principal's certificate "
                               "instead of SCRAM."),
+    files_only: bool = typer.Option(
+        False, "--files-only",
+        help="--secure: write the certificates, secrets and Keycloak realm (and the Docker "
+             "files deploy/compose.yaml's secure profile mounts), start nothing."),
 ) -> None:
     """Start the stack (idempotent) and print `export` lines: KAFKA_BOOTSTRAP_SERVERS,
     SCHEMA_REGISTRY_URL and, with --secure, the security variables of a principal.
@@ -46,6 +51,11 @@ def up(
              f"{', '.join(acls.principals())}")
     settings = load_settings()
     try:
+        if files_only:
+            prepared = SecureStack(settings)
+            prepared.prepare()
+            print(f"secured stack files written to {prepared.run_dir}", file=sys.stderr)
+            return
         if secure:
             secured = SecureStack(settings)
             env = secured.up().env_lines(principal, mtls=mtls)
@@ -102,6 +112,8 @@ def install_command(
         changed = install(lib_dir, force=force)
         if secure:
             changed = install_keycloak(lib_dir, force=force) or changed
+            java = find_java(KEYCLOAK_MIN_JAVA, "Keycloak 26", settings.java_home)
+            keycloak.build(lib_dir, java.executable.resolve().parent.parent)
     except StackError as error:
         fail(str(error))
     print("installed" if changed else f"already installed in {settings.resolved_lib_dir}",

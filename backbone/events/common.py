@@ -182,6 +182,7 @@ class HandlingUnit(CanonicalRecord):
     hl_id: str | None = None
     parent: str | None = None
     tracking_number: str | None = None
+    weight: Quantity | None = None
 
 
 class ItemRef(CanonicalRecord):

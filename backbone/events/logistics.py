@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from pydantic import Field
+
 from backbone.events.common import Quantity
 from backbone.events.envelope import Event
 from backbone.events.values import CanonicalRecord, Int32, UtcDatetime
@@ -154,6 +156,7 @@ class ShipmentMilestone(Event):
     appointment: Appointment | None = None
     pod: ProofOfDelivery | None = None
     lading: Lading | None = None
+    references: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class ShipmentStatus(Event):

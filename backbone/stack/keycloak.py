@@ -60,6 +60,9 @@ def start_command(lib_dir: Path, port: int, management_port: int) -> list[str]:
         str(home(lib_dir) / "bin" / "kc.sh"), "start", "--optimized",
         "--http-enabled=true", "--http-host=127.0.0.1", f"--http-port={port}",
         f"--http-management-port={management_port}", "--hostname-strict=false",
+        # one node: production mode would otherwise look for cluster peers (and bind a port on
+        # every interface for them)
+        "--cache=local",
     ]
 
 
@@ -100,6 +103,14 @@ def import_realm(port: int, bootstrap_password: str, realm_json: Path,
                  timeout_s: float = 30.0) -> None:
     """Replace the realm with ``realm_json`` through the admin REST API."""
     base = f"http://127.0.0.1:{port}"
+    try:
+        _import_realm(base, bootstrap_password, realm_json, timeout_s)
+    except httpx.HTTPError as error:
+        raise StackError(f"Keycloak at {base} did not take the realm: {error}") from None
+
+
+def _import_realm(base: str, bootstrap_password: str, realm_json: Path,
+                  timeout_s: float) -> None:
     with httpx.Client(base_url=base, timeout=timeout_s) as http:
         token = http.post(
             "/realms/master/protocol/openid-connect/token",

@@ -22,6 +22,7 @@ a secret already there is kept, which is how the tests plant a canary password.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,12 +33,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from backbone import acls
-from backbone.clients import KafkaClients
+from backbone.clients import Endpoints, KafkaClients, endpoints_for, kafka_clients
 from backbone.settings import Settings
 from backbone.stack import keycloak, pki, processes
 from backbone.stack.errors import NO_STACK_HINT, StackError
@@ -68,6 +76,11 @@ REGISTRY_CERT = "registry"
 KEYCLOAK_ADMIN_SECRET = "keycloak-admin"
 # What a secret may be made of: it goes into Kafka's --add-scram and Keycloak's realm as is.
 _SECRET_FORM = re.compile(r"[A-Za-z0-9._~-]{12,128}")
+# The settings that say how a client logs in (not where the local stack listens: kafka_port,
+# registry_port are settings too).
+_CLIENT_SECURITY_FIELDS = ("kafka_config", "kafka_security", "kafka_sasl", "kafka_ssl",
+                           "kafka_oauth", "registry_basic", "registry_bearer", "registry_ca",
+                           "registry_certificate", "registry_key")
 _PORT_NAMES = ("kafka", "mtls", "controller", "registry", "registry_management", "keycloak",
                "keycloak_management")
 
@@ -133,49 +146,72 @@ class SecureEndpoints:
     def registry_user_info_file(self, principal: str) -> Path:
         return self.run_dir / "secrets" / f"{principal}.registry"
 
-    def kafka_security(self, principal: str, *, mtls: bool = False) -> dict[str, str]:
+    def kafka_security(self, principal: str, *, mtls: bool = False) -> Mapping[str, str]:
         """The librdkafka security keys of ``principal`` (SCRAM, or its certificate)."""
-        common = {"ssl.ca.location": str(self.pki.ca_certificate)}
-        if mtls:
-            return {**common, "security.protocol": "SSL",
-                    "ssl.certificate.location": str(self.pki.certificate(principal)),
-                    "ssl.key.location": str(self.pki.key(principal))}
-        return {**common, "security.protocol": "SASL_SSL", "sasl.mechanism": SCRAM_MECHANISM,
-                "sasl.username": principal,
-                "sasl.password": self.password_file(principal).read_text().strip()}
+        return self.kafka(principal, mtls=mtls).security
 
     def kafka(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> KafkaClients:
         bootstrap = self.mtls_bootstrap_servers if mtls else self.bootstrap_servers
-        return KafkaClients(bootstrap, self.kafka_security(principal, mtls=mtls))
+        # through the same settings and the same module as every client of backbone
+        return kafka_clients(self.client_settings(principal, mtls=mtls), bootstrap)
+
+    def client_settings(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> Settings:
+        """The settings :meth:`env` gives a command, as an object (nothing from the
+        environment's own security settings leaks in: each is given, None when unused)."""
+        unused: dict[str, Any] = {name: None for name in Settings.model_fields
+                                     if name.startswith(_CLIENT_SECURITY_FIELDS)}
+        return Settings.model_validate({**unused, **self._fields(principal, mtls=mtls)})
+
+    def env(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> dict[str, str]:
+        """The variables that make every backbone command (and kcat, through the same keys)
+        act as ``principal``, with the registry credentials' value (for child processes)."""
+        variables = self._variables(principal, mtls=mtls)
+        variables["SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"] = \
+            self.registry_user_info_file(principal).read_text()
+        return variables
 
     def env_lines(self, principal: str = acls.ADMIN, *, mtls: bool = False) -> str:
-        """``export`` lines that make every backbone command (and kcat, through the same
-        variables) act as ``principal``; secrets stay in their files."""
-        lines = {
-            "KAFKA_BOOTSTRAP_SERVERS": self.mtls_bootstrap_servers if mtls
-            else self.bootstrap_servers,
-            "SCHEMA_REGISTRY_URL": self.registry_url,
-            "BACKBONE_KAFKA_SSL_CA_LOCATION": str(self.pki.ca_certificate),
-            "BACKBONE_REGISTRY_CA_LOCATION": str(self.pki.ca_certificate),
-        }
-        if mtls:
-            lines.update({
-                "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SSL",
-                "BACKBONE_KAFKA_SSL_CERTIFICATE_LOCATION": str(self.pki.certificate(principal)),
-                "BACKBONE_KAFKA_SSL_KEY_LOCATION": str(self.pki.key(principal)),
-            })
-        else:
-            lines.update({
-                "BACKBONE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-                "BACKBONE_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
-                "BACKBONE_KAFKA_SASL_USERNAME": principal,
-                "BACKBONE_KAFKA_SASL_PASSWORD_FILE": str(self.password_file(principal)),
-            })
-        text = "".join(f"export {name}={value}\n" for name, value in lines.items())
+        """:meth:`env` as ``export`` lines; secrets stay in their files."""
+        text = "".join(f"export {name}={value}\n"
+                       for name, value in self._variables(principal, mtls=mtls).items())
         # The shell reads the registry credentials from their file when it evaluates the line:
         # the secret itself is never printed.
         return text + (f'export SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="$(cat '
                        f'{self.registry_user_info_file(principal)})"\n')
+
+    def client_endpoints(self, principal: str = acls.ADMIN) -> Endpoints:
+        """What ``backbone.cli.context.endpoints`` would build from :meth:`env`."""
+        settings = self.client_settings(principal).model_copy(update={
+            "registry_basic_auth_user_info_file": self.registry_user_info_file(principal)})
+        return endpoints_for(settings, self.bootstrap_servers, self.registry_url)
+
+    def _fields(self, principal: str, *, mtls: bool) -> dict[str, str]:
+        """The client security settings of ``principal`` by field name (backbone/settings.py)."""
+        ca = str(self.pki.ca_certificate)
+        fields = {"kafka_ssl_ca_location": ca, "registry_ca_location": ca}
+        if mtls:
+            fields.update({
+                "kafka_security_protocol": "SSL",
+                "kafka_ssl_certificate_location": str(self.pki.certificate(principal)),
+                "kafka_ssl_key_location": str(self.pki.key(principal)),
+            })
+        else:
+            fields.update({
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_sasl_mechanism": SCRAM_MECHANISM,
+                "kafka_sasl_username": principal,
+                "kafka_sasl_password_file": str(self.password_file(principal)),
+            })
+        return fields
+
+    def _variables(self, principal: str, *, mtls: bool) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.mtls_bootstrap_servers if mtls
+            else self.bootstrap_servers,
+            "SCHEMA_REGISTRY_URL": self.registry_url,
+            **{f"BACKBONE_{name.upper()}": value
+               for name, value in self._fields(principal, mtls=mtls).items()},
+        }
 
 
 class SecureStack:
@@ -193,7 +229,11 @@ class SecureStack:
         state = self._read_state()
         if state is not None and self._all_answering(state):
             endpoints = SecureEndpoints(state.ports, self.run_dir)
-            apply_acls(endpoints.kafka(acls.ADMIN))  # the catalog may have grown since
+            # the catalog may have grown since the stack started: new principals, new grants
+            _, secret_of = self.prepare()
+            ensure_scram_users(endpoints.kafka(acls.ADMIN), secret_of)
+            self._import_realm_if_changed(state.ports, secret_of)
+            apply_acls(endpoints.kafka(acls.ADMIN))
             return endpoints
         if state is not None:
             self._stop_recorded(state)
@@ -207,12 +247,7 @@ class SecureStack:
             max(REGISTRY_MIN_JAVA, KEYCLOAK_MIN_JAVA), "Apicurio Registry 3.3 and Keycloak 26",
             self.settings.java_home)
         keycloak.build(self.lib_dir, modern_java.executable.resolve().parent.parent)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.chmod(0o700)
-        principals = acls.principals()
-        certificates = pki.ensure(self.run_dir / "pki", principals)
-        pki.ensure_server(certificates, REGISTRY_CERT)
-        secret_of = self._ensure_secrets(principals)
+        certificates, secret_of = self.prepare()
         endpoints = SecureEndpoints(ports, self.run_dir)
         bootstrap_password = secret_of[KEYCLOAK_ADMIN_SECRET]
         keycloak_pid = processes.spawn(
@@ -221,27 +256,77 @@ class SecureStack:
             env={"JAVA_HOME": str(modern_java.executable.resolve().parent.parent),
                  "KC_BOOTSTRAP_ADMIN_USERNAME": keycloak.BOOTSTRAP_ADMIN,
                  "KC_BOOTSTRAP_ADMIN_PASSWORD": bootstrap_password,
-                 "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m"},
+                 "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx384m",
+                 # transaction logs in this stack's folder, not in the shared distribution
+                 "JAVA_OPTS_APPEND": "-Dquarkus.transaction-manager.object-store.directory="
+                                     f"{self.run_dir / 'keycloak-transactions'}"},
         )
         kafka_pid = self._start_kafka(kafka_java, ports, certificates, secret_of)
         state = _State(ports, kafka_pid, 0, keycloak_pid)
         self._write_state(state)
         try:
             self._wait(state, ("keycloak",))
-            keycloak.import_realm(
-                ports.keycloak, bootstrap_password,
-                keycloak.write_realm(self.run_dir / "realm.json",
-                                     {p: secret_of[p] for p in principals}, _registry_roles()),
-            )
+            self._import_realm_if_changed(ports, secret_of, always=True)
             state = _State(ports, kafka_pid,
                            self._start_registry(modern_java, ports, certificates), keycloak_pid)
             self._write_state(state)
             self._wait(state, ("kafka", "schema-registry"))
+            ensure_scram_users(endpoints.kafka(acls.ADMIN), secret_of)
             apply_acls(endpoints.kafka(acls.ADMIN))
-        except StackError:
+        except BaseException:  # half a secured stack is no use: stop what was started
             self.down()
             raise
         return endpoints
+
+    def prepare(self) -> tuple[pki.Pki, dict[str, str]]:
+        """Certificates, secrets and the Keycloak realm on disk (kept while valid); what ``up``
+        starts from, and what deploy/compose.yaml's secure profile mounts."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o700)
+        principals = acls.principals()
+        certificates = pki.ensure(self.run_dir / "pki", principals)
+        pki.ensure_server(certificates, REGISTRY_CERT)
+        secret_of = self._ensure_secrets(principals)
+        keycloak.write_realm(self.run_dir / "realm.json", {p: secret_of[p] for p in principals},
+                             _registry_roles())
+        self._write_compose_files()
+        return certificates, secret_of
+
+    def _write_compose_files(self) -> None:
+        """The broker configuration and SCRAM-user script of the Docker variant (paths as
+        deploy/compose.yaml mounts them; no secret in them)."""
+        folder = self.run_dir / "compose"
+        folder.mkdir(exist_ok=True)
+        ports = SecurePorts(*(self.settings.secure_port_base + offset
+                              for offset in range(len(_PORT_NAMES))))
+        (folder / "server.properties").write_text(server_properties(
+            ports, Path("/var/lib/kafka/data"), pki.Pki(Path("/pki")), bind="0.0.0.0"))
+        (folder / "admin-mtls.properties").write_text(
+            "# kafka-configs.sh as User:admin over the mTLS listener\n"
+            "security.protocol=SSL\nssl.keystore.type=PEM\n"
+            "ssl.keystore.location=/pki/admin.keystore.pem\n"
+            "ssl.truststore.type=PEM\nssl.truststore.location=/pki/ca.pem\n")
+        users = " ".join(acls.principals())
+        (folder / "scram-users.sh").write_text(
+            "#!/bin/sh\n# The SCRAM users of deploy/compose.yaml's secure profile, from the "
+            "mounted secrets.\nset -e\n"
+            f"for user in {users}; do\n"
+            "  /opt/kafka/bin/kafka-configs.sh --bootstrap-server "
+            f"127.0.0.1:{ports.mtls} --command-config /compose/admin-mtls.properties "
+            "--alter --entity-type users --entity-name \"$user\" --add-config "
+            f"\"{SCRAM_MECHANISM}=[password=$(cat /secrets/$user.password)]\"\n"
+            "done\n")
+
+    def _import_realm_if_changed(self, ports: SecurePorts, secret_of: Mapping[str, str], *,
+                                 always: bool = False) -> None:
+        """Import realm.json into Keycloak when it started, or when it changed since (a new
+        principal); replacing the realm otherwise would only rotate its signing keys."""
+        realm = self.run_dir / "realm.json"
+        stamp = self.run_dir / "realm.imported"
+        digest = hashlib.sha256(realm.read_bytes()).hexdigest()
+        if always or not stamp.is_file() or stamp.read_text().strip() != digest:
+            keycloak.import_realm(ports.keycloak, secret_of[KEYCLOAK_ADMIN_SECRET], realm)
+            stamp.write_text(digest + "\n")
 
     def down(self) -> list[str]:
         """Stop the three processes; the names of those that had to be killed."""
@@ -429,7 +514,8 @@ class SecureStack:
             return None
 
 
-def server_properties(ports: SecurePorts, data: Path, certificates: pki.Pki) -> str:
+def server_properties(ports: SecurePorts, data: Path, certificates: pki.Pki,
+                      bind: str = "127.0.0.1") -> str:
     """The broker's configuration: two client listeners, mTLS inside, default deny."""
     return f"""\
 # Written by `backbone stack up --secure`: one KRaft node, secured, loopback only.
@@ -437,8 +523,8 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{ports.controller}
 controller.listener.names=CONTROLLER
-listeners=SASL_SSL://127.0.0.1:{ports.kafka},SSL://127.0.0.1:{ports.mtls},\
-CONTROLLER://127.0.0.1:{ports.controller}
+listeners=SASL_SSL://{bind}:{ports.kafka},SSL://{bind}:{ports.mtls},\
+CONTROLLER://{bind}:{ports.controller}
 advertised.listeners=SASL_SSL://127.0.0.1:{ports.kafka},SSL://127.0.0.1:{ports.mtls}
 listener.security.protocol.map=SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL
 # The broker reaches itself and its controller over mTLS, as User:broker (a super user).
@@ -471,6 +557,27 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 """
+
+
+def ensure_scram_users(kafka: KafkaClients, secret_of: Mapping[str, str]) -> None:
+    """A SCRAM user for every principal that has none yet (those formatted with the storage
+    have one; a principal the catalog gained since gets its own here)."""
+    admin = AdminClient(kafka.admin())
+    try:
+        described = admin.describe_user_scram_credentials().result(timeout=15)
+    except KafkaException as error:
+        raise StackError(f"could not list the SCRAM users: {error}") from None
+    missing = [name for name in acls.principals() if name not in described]
+    if not missing:
+        return
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+    futures = admin.alter_user_scram_credentials(
+        [UserScramCredentialUpsertion(name, info, secret_of[name].encode()) for name in missing])
+    for name, future in futures.items():
+        try:
+            future.result(timeout=15)
+        except KafkaException as error:
+            raise StackError(f"could not create the SCRAM user {name}: {error}") from None
 
 
 def apply_acls(kafka: KafkaClients) -> None:

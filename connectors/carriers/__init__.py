@@ -27,7 +27,12 @@ from connectors.carriers import (
     usps,
     usps_json,
 )
-from connectors.carriers.model import CarrierResponseError, Parsed, Rejection
+from connectors.carriers.model import (
+    CarrierResponseError,
+    MalformedResponseError,
+    Parsed,
+    Rejection,
+)
 
 Parser = Callable[..., Parsed]
 
@@ -79,4 +84,5 @@ def parse(carrier: str, data: bytes, *, name: str, recorded_at: datetime,
     return parser(data, name=name, recorded_at=recorded_at, tracking_number=tracking_number)
 
 
-__all__ = ["PARSERS", "CarrierResponseError", "Parsed", "Rejection", "parse"]
+__all__ = ["PARSERS", "CarrierResponseError", "MalformedResponseError", "Parsed", "Rejection",
+           "parse"]

@@ -16,6 +16,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     TrackingEvent,
     as_list,
@@ -32,7 +33,10 @@ EXPECTED = "an AfterShip tracking_update webhook or tracking response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     meta = as_object(body.get("meta"))
     if meta and meta.get("code") not in (200, 201, None):
         raise CarrierResponseError(f"{name}: AfterShip answered with an error "
@@ -40,7 +44,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime,
                                    f"{field_text(meta.get('message')) or 'no message'}")
     tracking_object = _tracking(body)
     if tracking_object is None:
-        raise CarrierResponseError(f"{name}: no tracking in the body; expected {EXPECTED}")
+        raise MalformedResponseError(f"{name}: no tracking in the body; expected {EXPECTED}")
     tracking = field_text(tracking_object.get("tracking_number")) or tracking_number
     if tracking is None:
         raise CarrierResponseError(f"{name}: the tracking has no tracking_number")

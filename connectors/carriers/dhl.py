@@ -17,6 +17,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     Rejection,
     TrackingEvent,
@@ -34,7 +35,10 @@ EXPECTED = "a DHL Shipment Tracking (Unified) JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     if "shipments" not in body:
         if body.get("title") or body.get("status"):
             raise CarrierResponseError(
@@ -42,7 +46,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime,
                 f"{field_text(body.get('title')) or 'error'}: "
                 f"{field_text(body.get('detail')) or 'no detail'} "
                 f"(status {field_text(body.get('status')) or '?'})")
-        raise CarrierResponseError(f"{name}: no shipments; expected {EXPECTED}; check --carrier")
+        raise MalformedResponseError(f"{name}: no shipments; expected {EXPECTED}; check --carrier")
     parsed = Parsed()
     for s, shipment in enumerate(as_list(body.get("shipments"))):
         shipment = as_object(shipment)

@@ -15,6 +15,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     Rejection,
     TrackingEvent,
@@ -31,7 +32,7 @@ _FAILED = {"ERROR", "FAILURE"}
 def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
     root = parse_xml(data, name)
     if root.tag != "TrackReply":
-        raise CarrierResponseError(f"{name}: root element is <{root.tag}>, not a FedEx "
+        raise MalformedResponseError(f"{name}: root element is <{root.tag}>, not a FedEx "
                                    "<TrackReply>; check --carrier")
     if text(root, "HighestSeverity") in _FAILED:
         raise CarrierResponseError(f"{name}: FedEx answered with an error: "

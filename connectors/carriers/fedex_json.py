@@ -15,6 +15,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     Rejection,
     TrackingEvent,
@@ -32,7 +33,10 @@ EXPECTED = "a FedEx Track API JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     errors = as_list(body.get("errors"))
     if errors:
         first = as_object(errors[0])
@@ -40,7 +44,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime,
                                    f"{field_text(first.get('code')) or '?'}: "
                                    f"{field_text(first.get('message')) or 'no message'}")
     if "output" not in body:
-        raise CarrierResponseError(f"{name}: no output; expected {EXPECTED}; check --carrier")
+        raise MalformedResponseError(f"{name}: no output; expected {EXPECTED}; check --carrier")
     results = [(as_object(c), as_object(r))
                for c in as_list(as_object(body.get("output")).get("completeTrackResults"))
                for r in as_list(as_object(c).get("trackResults"))]

@@ -11,6 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -34,10 +35,19 @@ from backbone.events.logistics import (
 )
 
 _EVENT_NAMESPACE = uuid.UUID("0d7c8a4e-6a43-4f57-9a53-2f0e3f1b9c21")
+_MINUTE = timedelta(minutes=1)
+# No zone on Earth is further from UTC than 14 hours; anything beyond is not an offset.
+MAX_OFFSET_MINUTES = 14 * 60
 
 
 class CarrierResponseError(ValueError):
     """A response that carries no tracking: not found, an error, or not the format expected."""
+
+
+class MalformedResponseError(CarrierResponseError):
+    """A response that is not the format expected at all (not JSON or XML, the wrong shape):
+    unlike a carrier's "not found" or error answer, nothing a later poll would change. The
+    tracking poller dead-letters these."""
 
 
 @dataclass(frozen=True)
@@ -57,14 +67,16 @@ class EventTime:
 
     @classmethod
     def iso(cls, text: str) -> EventTime:
-        """ISO-8601 with or without an offset (raises ValueError)."""
+        """ISO-8601 with or without an offset (raises ValueError, also for a time that leaves
+        the representable range once moved to UTC, such as year 9999 at -05:00)."""
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         offset = parsed.utcoffset()
         if offset is None:
             return cls(parsed.replace(tzinfo=UTC), None, EventTimePrecision.LOCAL_TIME_ASSUMED_UTC)
-        return cls(parsed.astimezone(UTC), int(offset / timedelta(minutes=1)),
-                   EventTimePrecision.EXACT)
-
+        try:
+            return cls(parsed.astimezone(UTC), int(offset / _MINUTE), EventTimePrecision.EXACT)
+        except OverflowError:
+            raise ValueError(f"{text.strip()[:40]!r} is out of range in UTC") from None
 
     @classmethod
     def resolve(cls, local: str, *, offset: str | None = None,
@@ -76,6 +88,13 @@ class EventTime:
         exactly; with neither it is kept as if UTC and flagged LOCAL_TIME_ASSUMED_UTC.
         Raises ValueError when ``local`` (or a given ``offset``/``utc``) is not ISO-8601.
         """
+        try:
+            return cls._resolve(local, offset, utc)
+        except OverflowError:
+            raise ValueError(f"{local.strip()[:40]!r} is out of range in UTC") from None
+
+    @classmethod
+    def _resolve(cls, local: str, offset: str | None, utc: str | None) -> EventTime:
         read = cls.iso(local)
         if read.offset_minutes is not None:
             return read
@@ -84,15 +103,17 @@ class EventTime:
             zone = datetime.fromisoformat("2000-01-01T00:00:00" + offset.strip()).utcoffset()
             if zone is None:
                 raise ValueError(f"offset {offset!r} is not +HH:MM")
-            minutes = int(zone / timedelta(minutes=1))
+            minutes = int(zone / _MINUTE)
             return cls((wall - zone).replace(tzinfo=UTC), minutes, EventTimePrecision.EXACT)
         if utc:
             instant = cls.iso(utc)
             if instant.offset_minutes is not None:
                 # Carriers' UTC stamps carry seconds their local ones drop: round the offset
                 # to the quarter hour every real zone is a multiple of.
-                raw = (wall - instant.utc.replace(tzinfo=None)) / timedelta(minutes=1)
+                raw = (wall - instant.utc.replace(tzinfo=None)) / _MINUTE
                 minutes = int(round(raw / 15) * 15)
+                if abs(minutes) > MAX_OFFSET_MINUTES:
+                    return read  # the two stamps are not the same instant: leave it flagged
                 return cls((wall - timedelta(minutes=minutes)).replace(tzinfo=UTC), minutes,
                            EventTimePrecision.EXACT)
         return read
@@ -150,13 +171,8 @@ def milestone(event: TrackingEvent, *, recorded_at: datetime, api: str,
         occurred_at=event.time.utc,
         occurred_at_offset_minutes=event.time.offset_minutes,
         recorded_at=recorded_at,
-        source=Source(
-            system=SourceSystem.CARRIER, instance=raw.source.value.lower(),
-            partner_id=event.partner_id or event.carrier,
-            document=DocumentRef(standard=DocumentStandard.API, transaction_set=api,
-                                 raw_ref=raw_ref),
-        ),
-        correlation=Correlation(tracking_numbers=(event.tracking_number,)),
+        source=_source(raw.source, event.partner_id or event.carrier, api, raw_ref),
+        correlation=_correlation(event.tracking_number),
         idempotency_key=key,
         carrier=event.carrier,
         tracking_number=event.tracking_number,
@@ -168,6 +184,21 @@ def milestone(event: TrackingEvent, *, recorded_at: datetime, api: str,
         eta=event.eta,
         pod=event.pod,
     )
+
+
+# The envelope parts every event of one answer shares; the models are frozen, so one instance
+# serves them all (building them was a third of the parse time, bench/carriers.py).
+@lru_cache(maxsize=256)
+def _source(source: RawStatusSource, partner_id: str, api: str, raw_ref: str | None) -> Source:
+    return Source(system=SourceSystem.CARRIER, instance=source.value.lower(),
+                  partner_id=partner_id,
+                  document=DocumentRef(standard=DocumentStandard.API, transaction_set=api,
+                                       raw_ref=raw_ref))
+
+
+@lru_cache(maxsize=1024)
+def _correlation(tracking_number: str) -> Correlation:
+    return Correlation(tracking_numbers=(tracking_number,))
 
 
 def raw_status(source: RawStatusSource, code: str, reason_code: str | None = None,
@@ -190,16 +221,16 @@ def parse_xml(data: bytes, name: str) -> Element:
     try:
         root: Element = SafeElementTree.fromstring(data, forbid_dtd=True)
     except DefusedXmlException as error:
-        raise CarrierResponseError(
+        raise MalformedResponseError(
             f"{name}: refused: the XML declares a DTD or entities ({type(error).__name__}); "
             "carrier responses never need them") from None
     except SafeElementTree.ParseError as error:
-        raise CarrierResponseError(f"{name}: not well-formed XML ({error}); is this the "
+        raise MalformedResponseError(f"{name}: not well-formed XML ({error}); is this the "
                                    "carrier's raw response body?") from None
     except (LookupError, ValueError) as error:
         # expat raises these for an XML declaration naming an encoding it does not know
         # (LookupError) or cannot stream (ValueError: multi-byte encodings such as UTF-32).
-        raise CarrierResponseError(f"{name}: the XML declaration names an encoding that cannot "
+        raise MalformedResponseError(f"{name}: the XML declaration names an encoding that cannot "
                                    f"be read ({error}); carriers send UTF-8") from None
     for element in root.iter():
         if isinstance(element.tag, str) and element.tag.startswith("{"):
@@ -229,10 +260,10 @@ def load_json(data: bytes, name: str, expected: str) -> Any:
     try:
         return json.loads(data)
     except RecursionError:
-        raise CarrierResponseError(f"{name}: JSON nested too deeply to read; expected "
+        raise MalformedResponseError(f"{name}: JSON nested too deeply to read; expected "
                                    f"{expected}") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
-        raise CarrierResponseError(f"{name}: not JSON ({_short(error)}); expected {expected}"
+        raise MalformedResponseError(f"{name}: not JSON ({_short(error)}); expected {expected}"
                                    ) from None
 
 

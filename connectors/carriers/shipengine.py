@@ -18,6 +18,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     TrackingEvent,
     as_list,
@@ -35,7 +36,10 @@ UNKNOWN = "UN"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     errors = as_list(body.get("errors"))
     if errors:
         first = as_object(errors[0])
@@ -44,7 +48,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime,
                                    f"{field_text(first.get('message')) or 'no message'}")
     info = as_object(body.get("data")) if body.get("resource_type") else body
     if "events" not in info:
-        raise CarrierResponseError(f"{name}: no events; expected {EXPECTED}")
+        raise MalformedResponseError(f"{name}: no events; expected {EXPECTED}")
     tracking = field_text(info.get("tracking_number")) or tracking_number
     if tracking is None:
         raise CarrierResponseError(f"{name}: the tracking has no tracking_number")

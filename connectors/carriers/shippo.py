@@ -16,6 +16,7 @@ from backbone.events.logistics import RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     TrackingEvent,
     as_list,
@@ -32,13 +33,16 @@ EXPECTED = "a Shippo track_updated webhook or track object"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     track = as_object(body.get("data")) if body.get("event") else body
     if "tracking_history" not in track and "tracking_status" not in track:
         problem = field_text(body.get("detail")) or field_text(body.get("error"))
         if problem:
             raise CarrierResponseError(f"{name}: Shippo answered with an error: {problem}")
-        raise CarrierResponseError(f"{name}: no tracking_history; expected {EXPECTED}")
+        raise MalformedResponseError(f"{name}: no tracking_history; expected {EXPECTED}")
     tracking = field_text(track.get("tracking_number")) or tracking_number
     if tracking is None:
         raise CarrierResponseError(f"{name}: the track has no tracking_number")

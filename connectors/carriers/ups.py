@@ -15,6 +15,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     Rejection,
     TrackingEvent,
@@ -31,7 +32,7 @@ CARRIER = "UPSN"
 def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
     root = parse_xml(data, name)
     if root.tag != "TrackResponse":
-        raise CarrierResponseError(f"{name}: root element is <{root.tag}>, not a UPS "
+        raise MalformedResponseError(f"{name}: root element is <{root.tag}>, not a UPS "
                                    "<TrackResponse>; check --carrier")
     status = text(root, "Response/ResponseStatusCode")
     if status != "1":

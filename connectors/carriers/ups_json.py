@@ -16,6 +16,7 @@ from backbone.events.logistics import ProofOfDelivery, RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     Rejection,
     TrackingEvent,
@@ -33,7 +34,10 @@ EXPECTED = "a UPS Track API JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     errors = as_list(as_object(body.get("response")).get("errors"))
     if errors:
         first = as_object(errors[0])
@@ -41,7 +45,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime,
             f"{name}: UPS answered with an error {field_text(first.get('code')) or '?'}: "
             f"{field_text(first.get('message')) or 'no message'}")
     if "trackResponse" not in body:
-        raise CarrierResponseError(f"{name}: no trackResponse; expected {EXPECTED}; check "
+        raise MalformedResponseError(f"{name}: no trackResponse; expected {EXPECTED}; check "
                                    "--carrier")
     shipments = as_list(as_object(body.get("trackResponse")).get("shipment"))
     packages = [p for s in shipments for p in as_list(as_object(s).get("package"))]

@@ -14,6 +14,7 @@ from backbone.events.logistics import RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     Rejection,
     TrackingEvent,
@@ -33,7 +34,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime) -> Parsed:
         raise CarrierResponseError(f"{name}: USPS answered with an error: "
                                    f"{text(root, 'Description') or 'no description'}")
     if root.tag != "TrackResponse":
-        raise CarrierResponseError(f"{name}: root element is <{root.tag}>, not a USPS "
+        raise MalformedResponseError(f"{name}: root element is <{root.tag}>, not a USPS "
                                    "<TrackResponse>; check --carrier")
     infos = root.findall("TrackInfo")
     failed = [info for info in infos if info.find("Error") is not None]

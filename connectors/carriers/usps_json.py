@@ -16,6 +16,7 @@ from backbone.events.logistics import RawStatusSource
 from connectors.carriers.model import (
     CarrierResponseError,
     EventTime,
+    MalformedResponseError,
     Parsed,
     TrackingEvent,
     as_list,
@@ -32,7 +33,10 @@ EXPECTED = "a USPS Tracking v3 JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = as_object(load_json(data, name, EXPECTED))
+    body = load_json(data, name, EXPECTED)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {EXPECTED}")
     error = body.get("error")
     if error:
         detail = as_object(error)
@@ -42,7 +46,7 @@ def parse(data: bytes, *, name: str, recorded_at: datetime,
             message = f"{error}: {field_text(body.get('error_description'))}"
         raise CarrierResponseError(f"{name}: USPS answered with an error: {message}")
     if "trackingEvents" not in body:
-        raise CarrierResponseError(f"{name}: no trackingEvents; expected {EXPECTED}; check "
+        raise MalformedResponseError(f"{name}: no trackingEvents; expected {EXPECTED}; check "
                                    "--carrier")
     tracking = field_text(body.get("trackingNumber")) or tracking_number
     if tracking is None:

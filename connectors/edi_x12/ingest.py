@@ -11,7 +11,8 @@ For each file of the inbox (oldest first; hidden, `.tmp` and `.part` files are l
    `backbone.dlq.*`: reason, file, position, control numbers);
 4. wait for every delivery; only then record the interchanges in the ledger, write one
    997 (999 for 005010) per functional group (never for a group of 997/999s; AK9 notes the
-   group's trailer errors) to the outbound folder, and move the file to
+   group's trailer errors), and a TA1 per interchange whose ISA14 asks for one (E with the
+   TA105 note when its IEA was wrong) to the outbound folder, and move the file to
    `processed/` (with `<file>.report.txt` when something was rejected). A delivery failure
    moves it to `failed/` with `<file>.error.txt`; the ledger is untouched, so a retry
    (move it back to the inbox) publishes it again — at least once, never lost.
@@ -43,9 +44,12 @@ from backbone.registry import RegistryAuthError
 from connectors.edi_x12.envelope import read_file
 from connectors.edi_x12.errors import EdiError
 from connectors.edi_x12.functional_ack import (
+    TA1_NOTE_NO_ERROR,
     SetVerdict,
     functional_ack,
     group_error_code,
+    interchange_ack,
+    interchange_note_code,
     needs_functional_ack,
     set_error_code,
 )
@@ -86,6 +90,7 @@ class _Interchange:
         default_factory=list)
     groups: dict[str, tuple[FunctionalGroup, list[SetVerdict]]] = field(default_factory=dict)
     group_errors: dict[str, list[str]] = field(default_factory=dict)  # AK905 codes by GS06
+    ta1_note: str = TA1_NOTE_NO_ERROR  # TA105 of the interchange's trailer problem, if any
 
 
 class DeadLetters:
@@ -256,6 +261,8 @@ class EdiInbox:
                     errors = tuple(plan.group_errors.get(group.control_number, ()))
                     outcome.acknowledgements.append(self._write_ack(path.name, plan.header,
                                                                     group, verdicts, errors))
+            if plan.header.acknowledgment_requested == "1":  # ISA14: the partner wants a TA1
+                outcome.acknowledgements.append(self._write_ta1(path.name, plan))
         self.ledger.save()
         outcome.moved_to = self._move(path, self.processed)
         if problems:
@@ -280,6 +287,9 @@ class EdiInbox:
                     code = group_error_code(result.rejection.problem)
                     if group is not None and code is not None:
                         plan.group_errors.setdefault(group.control_number, []).append(code)
+                    note = interchange_note_code(result.rejection.problem)
+                    if note is not None and plan.ta1_note == TA1_NOTE_NO_ERROR:
+                        plan.ta1_note = note
                 continue
             error = result.rejection
             if error is None:
@@ -305,6 +315,15 @@ class EdiInbox:
         kind = "999" if group.version.startswith("005010") else "997"
         self.outbound.mkdir(parents=True, exist_ok=True)
         target = self.outbound / f"{Path(name).stem}.{group.control_number}.{number:09d}.{kind}"
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def _write_ta1(self, name: str, plan: _Interchange) -> Path:
+        number = self.ledger.next_control_number()
+        text = interchange_ack(plan.header, control_number=number, now=datetime.now(UTC),
+                               note_code=plan.ta1_note)
+        self.outbound.mkdir(parents=True, exist_ok=True)
+        target = self.outbound / f"{Path(name).stem}.{number:09d}.ta1"
         target.write_text(text, encoding="utf-8")
         return target
 

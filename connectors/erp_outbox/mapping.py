@@ -123,6 +123,11 @@ def map_row(row: OutboxRow, *, instance: str, recorded_at: datetime) -> Event:
                             Category.DESERIALIZATION) from None
     if not isinstance(payload, dict):
         raise UnmappableRow(row, "payload is not a JSON object", Category.SCHEMA_VALIDATION)
+    # only a \u escape puts a lone surrogate (text no UTF-8 or Avro string holds) in a
+    # payload; str(): a SQLite payload may be bytes
+    if "\\u" in str(row.payload) and not _all_unicode(payload):
+        raise UnmappableRow(row, "payload has a lone surrogate escape such as \\ud800; the "
+                            "ERP must write its text as UTF-8", Category.DESERIALIZATION)
     try:
         if row.aggregatetype == "PurchaseOrder":
             return _purchase_order(row, payload, instance, recorded_at)
@@ -164,6 +169,24 @@ def _decode(text: str) -> Any:
 
 class _FieldError(ValueError):
     pass
+
+
+def _all_unicode(payload: Any) -> bool:
+    """Every key and string in ``payload`` encodes to UTF-8 (a loop: payloads nest deeply)."""
+    pending = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending += value.keys()
+            pending += value.values()
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _envelope(row: OutboxRow, payload: Mapping[str, Any], instance: str,

@@ -116,7 +116,22 @@ def _json_rows(text: str) -> Iterator[FeedRow]:
             yield FeedRow(number, line, problem=f"has nested values in {nested}; each field "
                           "is text, a number or null")
             continue
+        # only a \u escape can put a lone surrogate (text Avro cannot hold) into a JSON string
+        broken = [key for key, field in value.items()
+                  if "\\u" in line and isinstance(field, str) and not _is_unicode(field)]
+        if broken:
+            yield FeedRow(number, line, problem=f"has a lone surrogate escape (such as "
+                          f"\\ud800) in {broken}; export the text as UTF-8")
+            continue
         yield FeedRow(number, line, fields=value)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def feed_files(inbox: Path) -> list[Path]:

@@ -38,6 +38,7 @@ from starlette.routing import Route
 from backbone.clients import Endpoints
 from backbone.dead_letters import format_time, now_ms
 from backbone.serde import AvroSerde
+from backbone.settings import Settings, load_settings
 from processors.console import auth
 from processors.console.health import processor_health
 from processors.dlq import audit
@@ -90,6 +91,8 @@ class ConsoleConfig:
     session_hours: float = 8.0
     trusted_header: str | None = None
     trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+    # what `backbone process` runs with, so the dry-run predicts what a replay will meet
+    settings: Settings = field(default_factory=load_settings)
 
 
 @dataclass
@@ -277,7 +280,8 @@ def build_app(config: ConsoleConfig) -> Starlette:
                                 "choose “all matching”")
         owner = owner_of_selection(loaded)
         plan = await run_in_threadpool(replay_plan, loaded, owner, config.replay_max, False)
-        predictions = await run_in_threadpool(predictions_for, loaded, owner, console.serde)
+        predictions = await run_in_threadpool(predictions_for, loaded, owner, console.serde,
+                                               config.settings)
         return console.render(request, "replay.html", session=session, plan=plan,
                               predictions=predictions, picked=_picked(form),
                               rate=config.replay_rate, owner=owner)
@@ -404,7 +408,8 @@ def _inspect(console: Console, loaded: Loaded) -> tuple[dict[str, Any], Any]:
     letter = loaded.letters[0]
     shown = document(letter, loaded, console.serde)
     try:
-        return shown, predictions_for(loaded, owner_of_selection(loaded), console.serde)[0]
+        return shown, predictions_for(loaded, owner_of_selection(loaded), console.serde,
+                                      console.config.settings)[0]
     except OperatorError as error:
         return shown, str(error)
 

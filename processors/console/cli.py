@@ -69,7 +69,8 @@ def console(
         replay_rate=settings.dlq_replay_rate, session_hours=settings.console_session_hours,
         trusted_header=settings.console_trusted_header,
         trusted_proxies=frozenset(p.strip() for p in settings.console_trusted_proxies.split(",")
-                                  if p.strip()))
+                                  if p.strip()),
+        settings=settings)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"backbone console on http://{host}:{port}/ ({len(operators)} operator(s))",

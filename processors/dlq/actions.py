@@ -29,6 +29,7 @@ from backbone.clients import KafkaClients
 from backbone.dead_letters import format_time, now_ms
 from backbone.headers import as_dict
 from backbone.serde import AvroSerde
+from backbone.settings import Settings
 from backbone.topics import CATALOG, Topic, for_record
 from connectors.replay import replayable
 from processors.api import ProcessorTopics, owner_of, processor, processor_names
@@ -275,10 +276,12 @@ def owner_of_selection(loaded: Loaded, named: str | None = None) -> str:
         f"--owner (the selection has {', '.join(sorted(owners)) or 'none'})")
 
 
-def predictions_for(loaded: Loaded, owner: str, serde: AvroSerde) -> list[Prediction]:
-    """What replaying each selected dead letter would do with the code loaded now."""
+def predictions_for(loaded: Loaded, owner: str, serde: AvroSerde,
+                    settings: Settings) -> list[Prediction]:
+    """What replaying each selected dead letter would do with the code loaded now and the
+    settings ``backbone process`` runs with (status mappings, tolerances)."""
     spec = processor(owner) if owner in processor_names() else None
-    return predict(loaded.letters, spec, serde, loaded.names)
+    return predict(loaded.letters, spec, serde, loaded.names, settings)
 
 
 @dataclass

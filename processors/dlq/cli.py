@@ -262,7 +262,7 @@ def replay_command(
     serde = _serde(settings)
     with serde.registry:
         if dry_run:
-            _print_predictions(predictions_for(loaded, who, serde), json_output)
+            _print_predictions(predictions_for(loaded, who, serde, settings), json_output)
             return
         guard = max_replays if max_replays is not None else settings.dlq_replay_max
 

@@ -40,9 +40,10 @@ from backbone import dead_letters as dl
 from backbone.errors import BackboneError, DecodeError, PublishError, categorize
 from backbone.headers import TRACEPARENT, child_traceparent
 from backbone.serde import AvroSerde
+from backbone.settings import Settings
 from backbone.topics import Topic
 from connectors.replay import replayable, reread
-from processors.api import ProcessorSpec, ProcessorTopics
+from processors.api import ProcessorSpec, ProcessorTopics, check
 from processors.dead_letters import RETRY_ATTEMPT_HEADER
 from processors.dlq.audit import Coordinates, Ledger
 from processors.dlq.dialects import DeadLetterMessage, read_dead_letter
@@ -131,12 +132,13 @@ class Prediction:
 
 def predict(
     letters: Iterable[DeadLetterMessage], spec: ProcessorSpec | None, serde: AvroSerde,
-    topics: ProcessorTopics,
+    topics: ProcessorTopics, settings: Settings,
 ) -> list[Prediction]:
     """Run each dead letter through its owner's current code; nothing is produced.
 
-    A processor's dead letter goes through ``spec``'s stateless check; a connector's or
-    webhook's is mapped again (connectors/replay.py) and the events it yields are returned.
+    A processor's dead letter goes through ``spec``'s stateless check, with the settings
+    ``backbone process`` runs with; a connector's or webhook's is mapped again
+    (connectors/replay.py) and the events it yields are returned.
     """
     result = []
     for letter in letters:
@@ -152,7 +154,7 @@ def predict(
             if not record.original_topic:
                 result.append(Prediction(letter, False, "no original topic in its headers"))
                 continue
-            spec.check(record.original_topic, letter.value, serde, topics=topics)
+            check(spec, record.original_topic, letter.value, serde, settings, topics=topics)
         except BackboneError as error:
             result.append(Prediction(letter, False, f"{categorize(error).value}: {error}"))
         except Exception as error:  # the check is the owner's code; report, don't crash

@@ -1,10 +1,11 @@
 """Poison pills on the shipment-status input: each one a dead letter exactly once, the partition
 keeps flowing and the consumer group ends with no lag (issue 8, item 5).
 
-Four kinds, interleaved with good ShipmentMilestone records on one partition of a fresh topic:
-garbage bytes (behind a valid frame; and, as the very last record, too short for a frame), a
-wrong magic byte, a schema id registered under another subject, and valid Avro that breaks the
-canonical model (``event_type`` naming another record).
+Six kinds, interleaved with good ShipmentMilestone records on one partition of a fresh topic:
+a string length of 2^60 and a negative one, garbage bytes (behind a valid frame; and, as the
+very last record, too short for a frame), a wrong magic byte, a schema id registered under
+another subject, and valid Avro that breaks the canonical model (``event_type`` naming another
+record).
 """
 
 from __future__ import annotations
@@ -67,10 +68,26 @@ def _framed(schema_id: int, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _pills(raw_id: int, foreign_id: int, template: bytes) -> list[Pill]:
+def _with_length(template: bytes, text: str, length: int) -> bytes:
+    """``template`` with the varint length of the string ``text`` replaced by ``length``."""
+    encoded, value, varint = text.encode(), (length << 1) ^ (length >> 63), bytearray()
+    while value > 0x7F:
+        varint.append((value & 0x7F) | 0x80)
+        value >>= 7
+    varint.append(value)
+    start = template.index(encoded) - 1  # a uuid's 36 bytes: a one-byte length
+    return template[:start] + bytes(varint) + template[start + 1:]
+
+
+def _pills(raw_id: int, foreign_id: int, template: bytes, event_id: str) -> list[Pill]:
     junk = random.Random(8).randbytes(96)
     record = sample_shipment_milestone(900).to_avro()
     return [
+        # lengths no writer produces (issue 14): a reader must neither allocate nor wait
+        Pill("PILL:length-2^60", _with_length(template, event_id, 2**60), "DESERIALIZATION",
+             "not valid Avro"),
+        Pill("PILL:length-negative", _with_length(template, event_id, -5), "DESERIALIZATION",
+             "not valid Avro"),
         Pill("PILL:garbage", HEADER.pack(0, raw_id) + junk, "DESERIALIZATION", "not valid Avro"),
         Pill("PILL:magic", b"\x01" + template[1:], "DESERIALIZATION", "magic byte"),
         Pill("PILL:schema-id", HEADER.pack(0, foreign_id) + template[HEADER.size:],
@@ -116,13 +133,13 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
         tmp_path: Path) -> None:
     topics = fresh_topics(admin, shipment_status.SPEC)
     raw, status = topics.topic(RAW), topics.topic(STATUS)
-    goods = [sample_shipment_milestone(seed) for seed in range(200, 205)]
+    goods = [sample_shipment_milestone(seed) for seed in range(200, 207)]
     assert len({g.tracking_number for g in goods}) == len(goods)
     raw_id = serde.schema_id(raw)
     foreign_id = serde.schema_id(status)  # registered, but under the status topic's subject
     assert foreign_id != raw_id
     template = serde.serialize(raw, goods[0])
-    pills = _pills(raw_id, foreign_id, template)
+    pills = _pills(raw_id, foreign_id, template, goods[0].event_id)
     # good, pill, good, pill, ... good: every pill has good records behind it; then one more
     # pill (garbage too short for the frame) last, so the end offset itself lies past a pill
     rows = [(raw.key_for(goods[0]) or "", template)]
@@ -137,7 +154,7 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
     # a serde of its own: the processor learns schema ids only from what it reads
     processor_serde = serde_for(registry_url)
     try:
-        run_until_idle(shipment_status.logic(shipment_status.current_mappings()),
+        run_until_idle(shipment_status.with_mappings(shipment_status.current_mappings()),
                        processor_serde, options(bootstrap_servers, topics, tmp_path, group=group))
     finally:
         processor_serde.registry.close()

@@ -17,8 +17,8 @@ from backbone.events import Event
 from backbone.samples import sample_shipment_milestone
 from backbone.serde import AvroSerde
 from processors.dead_letters import RETRY_ATTEMPT_HEADER, RETRY_NOT_BEFORE_HEADER
-from processors.engine import ProcessorLogic
 from processors.shipment_status import processor as shipment_status
+from processors.step import ProcessorLogic
 from tests.reliability.processor_harness import (
     fresh_topics,
     options,

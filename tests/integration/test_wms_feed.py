@@ -4,6 +4,7 @@ files move after delivery, a file read again publishes nothing new."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -99,16 +100,21 @@ def test_bad_files_never_halt_the_feed(
     (inbox / "a-huge-field.csv").write_bytes(huge_field)
     (inbox / "b-deep.jsonl").write_text(lines)
     (inbox / "c-good.csv").write_text(header + good.format(n=4))
+    # not UTF-8, under a name that is not UTF-8 either (its key and headers must still encode)
+    (inbox / os.fsdecode(b"d-\xff.jsonl")).write_bytes(b"\xff\xfe{}\n")
 
     result = run_feed(inbox, connect_topics)
     assert result.returncode == 1, result.stderr  # partial: the rest was published
     assert "Traceback" not in result.stderr
-    assert "3 events published, 3 dead letters" in result.stderr
+    assert "3 events published, 4 dead letters" in result.stderr
 
     letters = {headers.as_dict(m.headers())["backbone.dlq.exception.message"].split(":")[0]: m
-               for m in consume(bootstrap_servers, connect_topics.dead_letters, expect=3)}
+               for m in consume(bootstrap_servers, connect_topics.dead_letters, expect=4)}
     assert sorted(letters) == ["InventorySnapshot wms", "a-huge-field.csv row 3",
-                               "b-deep.jsonl row 2"]
+                               "b-deep.jsonl row 2", "d-\\udcff.jsonl"]
+    assert letters["d-\\udcff.jsonl"].key() == b"d-\\udcff.jsonl"
+    assert letters["d-\\udcff.jsonl"].value() == b"\xff\xfe{}\n"
+    assert (inbox / "failed" / os.fsdecode(b"d-\xff.jsonl")).is_file()
     whole = letters["a-huge-field.csv row 3"]
     whole_headers = headers.as_dict(whole.headers())
     assert "field larger than field limit" in whole_headers["backbone.dlq.exception.message"]
@@ -116,7 +122,8 @@ def test_bad_files_never_halt_the_feed(
     # the whole file, cut to what one Kafka record takes, and how to check it is that file
     assert whole_headers["backbone.dlq.source.value_truncated"] == "true"
     assert whole_headers["backbone.dlq.source.value_bytes"] == str(len(huge_field))
-    assert whole_headers["backbone.dlq.source.value_sha256"] == hashlib.sha256(huge_field).hexdigest()
+    assert whole_headers["backbone.dlq.source.value_sha256"] == \
+        hashlib.sha256(huge_field).hexdigest()
     assert huge_field.startswith(whole.value()) and len(whole.value()) == 900_000
     assert (inbox / "failed" / "a-huge-field.csv").read_bytes() == huge_field
     too_large = headers.as_dict(letters["InventorySnapshot wms"].headers())

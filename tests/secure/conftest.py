@@ -13,20 +13,23 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from backbone import acls
+from backbone.acl_admin import apply
 from backbone.kafka import apply_topics
 from backbone.settings import load_settings
 from backbone.stack import StackError
 from backbone.stack.secure import SecureEndpoints, SecureStack
 from backbone.topics import CATALOG
+from backbone.topics import topic as catalog_topic
 from tests.stack import REPO
 
 BACKBONE = str(Path(sys.executable).with_name("backbone"))
@@ -52,11 +55,7 @@ class SecureSession:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("BACKBONE_KAFKA_", "BACKBONE_REGISTRY_", "SCHEMA_REGISTRY_",
                                       "KAFKA_BOOTSTRAP"))}
-        for line in self.endpoints.env_lines(principal, mtls=mtls).splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            if value.startswith('"$(cat '):
-                value = Path(value.removeprefix('"$(cat ').removesuffix(')"')).read_text()
-            env[name] = value
+        env.update(self.endpoints.env(principal, mtls=mtls))
         env["BACKBONE_LOG_FORMAT"] = "text"
         env.update(extra)
         return env
@@ -68,6 +67,23 @@ class SecureSession:
                                 timeout=timeout_s)
         self.outputs.append(result.stdout + result.stderr)
         return result
+
+
+@pytest.fixture
+def granted_prefix(secure: SecureSession) -> tuple[str, str]:
+    """A fresh topic prefix and group prefix, with the catalog's ACLs granted on them."""
+    topics, groups = f"sec{uuid.uuid4().hex[:8]}", f"sec{uuid.uuid4().hex[:8]}."
+    changes = apply(secure.admin(), acls.plan(topic_prefix=topics, group_prefix=groups))
+    assert not [change for change in changes if change.action == "failed"]
+    return topics, groups
+
+
+def create_topics(admin: AdminClient, names: Mapping[str, str]) -> None:
+    """Create ``actual name -> catalog name`` topics with the catalog's settings."""
+    new = [NewTopic(actual, catalog_topic(name).partitions, 1,
+                    config=catalog_topic(name).config()) for actual, name in names.items()]
+    for future in admin.create_topics(new).values():
+        future.result(30)
 
 
 def _plant_canary(run_dir: Path) -> None:
@@ -84,12 +100,26 @@ def secure() -> Iterator[SecureSession]:
     try:
         with _secure_stack() as endpoints:
             # the catalog's topics, as `backbone topics apply` creates them (as the admin)
-            apply_topics(AdminClient(endpoints.kafka(acls.ADMIN).admin()), CATALOG)
+            admin = AdminClient(endpoints.kafka(acls.ADMIN).admin())
+            apply_topics(admin, CATALOG)
+            _wait_for_leaders(admin)
             yield SecureSession(endpoints)
     except StackError as error:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the secured stack did not start: {error}")
         pytest.skip(f"the secured stack did not start: {error}")
+
+
+def _wait_for_leaders(admin: AdminClient, timeout_s: float = 30.0) -> None:
+    """Until every catalog topic just created has a leader for each partition."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=10).topics
+        if all(name in topics and all(p.leader >= 0 for p in topics[name].partitions.values())
+               for name in (t.name for t in CATALOG)):
+            return
+        time.sleep(0.5)
+    raise StackError(f"catalog topics without a leader after {timeout_s:.0f}s")
 
 
 def _lib_dir() -> Path:
@@ -106,8 +136,9 @@ def _secure_stack() -> Iterator[SecureEndpoints]:
         return
     base = int(os.environ.get("BACKBONE_TEST_SECURE_PORT_BASE", "0"))
     with tempfile.TemporaryDirectory(prefix="backbone-secure-test-") as folder:
+        # three JVMs start at once: on a loaded two-core CI machine that can take minutes
         stack = SecureStack(load_settings(state_dir=Path(folder), lib_dir=_lib_dir(),
-                                          secure_port_base=base))
+                                          secure_port_base=base, stack_start_timeout_s=300))
         _plant_canary(stack.run_dir)
         try:
             yield stack.up()

@@ -10,6 +10,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from backbone import acls
+from backbone.acl_admin import current, to_kafka
 from connectors.wms_feed import cli as wms_cli
 from tests.secure.conftest import SecureSession
 
@@ -128,3 +130,23 @@ def test_acls_apply_is_idempotent_and_admin_only(secure: SecureSession) -> None:
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1, refused.stderr  # one line, not one per binding
     assert "allowed to ALTER the cluster: the admin" in refused.stderr
+
+
+def test_acls_apply_prune_removes_only_stale_grants_of_backbone_principals(
+        secure: SecureSession) -> None:
+    stale = acls.Binding("User:wms-feed", "TOPIC", "LITERAL", "finance.invoice.v1", "WRITE")
+    foreign = acls.Binding("User:someone-else", "TOPIC", "LITERAL", "finance.invoice.v1", "READ")
+    admin = secure.admin()
+    for future in admin.create_acls([to_kafka(stale), to_kafka(foreign)]).values():
+        future.result(15)
+    assert _produce(secure, "wms-feed", "finance.invoice.v1") is None  # the stale grant works
+
+    result = secure.run(["acls", "apply", "--prune"], secure.env("admin"))
+    assert result.returncode == 0, result.stderr
+    assert f"deleted   {stale.row()}" in result.stdout
+    assert "someone-else" not in result.stdout
+    left = current(admin)
+    assert stale not in left and foreign in left
+    assert set(acls.plan()) <= left
+    error = _produce(secure, "wms-feed", "finance.invoice.v1")
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

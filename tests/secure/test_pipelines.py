@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from backbone import acls
-from backbone.acl_admin import apply
 from backbone.clients import KafkaClients, RegistryAuth
 from backbone.registry import SchemaRegistry
 from backbone.samples import sample_shipment_milestone
@@ -21,29 +18,12 @@ from backbone.topics import topic as catalog_topic
 from processors.api import ProcessorTopics
 from processors.shipment_status import processor as shipment_status
 from tests.reliability.processor_harness import free_port, scrape, start_processor
-from tests.secure.conftest import SecureSession
+from tests.secure.conftest import SecureSession, create_topics
 
 pytestmark = pytest.mark.integration
 
 RAW = "logistics.shipment-milestone.raw.v1"
 STATUS = "logistics.shipment-status.v1"
-
-
-@pytest.fixture
-def prefix(secure: SecureSession) -> tuple[str, str]:
-    """A fresh topic prefix and group prefix, with the catalog's ACLs granted on them."""
-    topics, groups = f"sec{uuid.uuid4().hex[:8]}", f"sec{uuid.uuid4().hex[:8]}."
-    changes = apply(secure.admin(), acls.plan(topic_prefix=topics, group_prefix=groups))
-    assert not [c for c in changes if c.action == "failed"]
-    return topics, groups
-
-
-def _create(admin: AdminClient, names: dict[str, str]) -> None:
-    """Create ``actual name -> catalog name`` topics with the catalog's settings."""
-    new = [NewTopic(actual, catalog_topic(name).partitions, 1, config=catalog_topic(name).config())
-           for actual, name in names.items()]
-    for future in admin.create_topics(new).values():
-        future.result(30)
 
 
 def _read(kafka: KafkaClients, topic: str, expect: int, isolation: str = "read_committed",
@@ -69,11 +49,11 @@ def _read(kafka: KafkaClients, topic: str, expect: int, isolation: str = "read_c
 
 
 def test_a_processor_runs_exactly_once_as_its_own_principal(
-        secure: SecureSession, prefix: tuple[str, str], tmp_path: Path) -> None:
-    topic_prefix, group_prefix = prefix
+        secure: SecureSession, granted_prefix: tuple[str, str], tmp_path: Path) -> None:
+    topic_prefix, group_prefix = granted_prefix
     topics = ProcessorTopics.prefixed(shipment_status.SPEC, topic_prefix)
     admin = secure.admin()
-    _create(admin, {topics.name(name): name for name in shipment_status.SPEC.all_topics})
+    create_topics(admin, {topics.name(name): name for name in shipment_status.SPEC.all_topics})
 
     # the carrier-webhooks connector writes the raw milestones (and registers their schema)
     producer_auth = RegistryAuth(
@@ -128,12 +108,12 @@ def test_a_processor_runs_exactly_once_as_its_own_principal(
 
 
 def test_the_outbox_relay_publishes_as_its_own_principal(
-        secure: SecureSession, prefix: tuple[str, str], tmp_path: Path) -> None:
-    topic_prefix, _ = prefix
+        secure: SecureSession, granted_prefix: tuple[str, str], tmp_path: Path) -> None:
+    topic_prefix, _ = granted_prefix
     names = {f"{topic_prefix}.{name}": name for name in (
         "procurement.purchase-order.v1", "inventory.snapshot.v1", "erp-outbox.dlq.v1",
         "backbone.connect-offsets.v1")}
-    _create(secure.admin(), names)
+    create_topics(secure.admin(), names)
     url = f"sqlite:///{tmp_path / 'erp.db'}"
     routes = ["--route", f"PurchaseOrderChanged={topic_prefix}.procurement.purchase-order.v1",
               "--route", f"InventorySnapshot={topic_prefix}.inventory.snapshot.v1",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from backbone import schemas
 from backbone.clients import RegistryAuth
@@ -10,7 +14,9 @@ from backbone.registry import RegistryAuthError, SchemaRegistry
 from backbone.serde import AvroSerde
 from backbone.stack import keycloak
 from backbone.topics import topic
-from tests.secure.conftest import SecureSession
+from processors.api import ProcessorTopics
+from processors.shipment_status import processor as shipment_status
+from tests.secure.conftest import SecureSession, create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +71,29 @@ def test_the_realm_has_one_client_per_principal_with_its_role(secure: SecureSess
     assert token.count(".") == 2  # a JWT, issued by the realm backbone wrote
     with pytest.raises(Exception, match="refused client operator"):
         keycloak.client_token(secure.endpoints.ports.keycloak, "operator", "wrong-secret")
+
+
+def test_a_processor_with_wrong_registry_credentials_stops_and_files_nothing(
+        secure: SecureSession, granted_prefix: tuple[str, str], tmp_path: Path) -> None:
+    topic_prefix, group_prefix = granted_prefix
+    topics = ProcessorTopics.prefixed(shipment_status.SPEC, topic_prefix)
+    create_topics(secure.admin(), {topics.name(name): name
+                                   for name in shipment_status.SPEC.all_topics})
+    producer = Producer(secure.endpoints.kafka("carrier-webhooks").producer())
+    producer.produce(topics.name("logistics.shipment-milestone.raw.v1"), key=b"UPSN:1",
+                     value=b"\x00\x00\x00\x00\x01not-avro")
+    assert producer.flush(30) == 0
+    env = secure.env("shipment-status", BACKBONE_PROCESSOR_TOPIC_PREFIX=topic_prefix,
+                     BACKBONE_PROCESSOR_CONSUMER_GROUP_PREFIX=group_prefix,
+                     BACKBONE_PROCESSOR_STATE_DIR=str(tmp_path / "state"),
+                     SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="shipment-status:not-its-secret")
+    result = secure.run(["process", "shipment-status", "--until-idle", "5"], env)
+    assert result.returncode != 0
+    assert "401" in result.stderr and "not-its-secret" not in result.stderr
+    dead = topics.name("shipment-status.dlq.v1")
+    consumer = Consumer(secure.endpoints.kafka("admin").consumer(f"probe-{uuid.uuid4().hex}"))
+    try:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(dead, 0), timeout=10)
+    finally:
+        consumer.close()
+    assert high == 0  # the record is not at fault: no dead letter

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backbone import acls
-from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, Topic
+from backbone.topics import CATALOG, CONNECTORS, PROCESSORS, Topic, ValueFormat
 
 
 def _topic_ops(plan: list[acls.Binding], principal: str, topic: str) -> set[str]:
@@ -48,6 +48,9 @@ def test_the_catalog_parties_map_to_the_expected_principals() -> None:
     assert _topic_ops(plan, "operator", "shipment-status.retry.v1") == {
         "READ", "WRITE", "DESCRIBE"}
     assert _topic_ops(plan, "operator", "procurement.purchase-order.v1") == set()
+    assert _topic_ops(plan, "iceberg-sink", "inventory.position.v1") == {"READ", "DESCRIBE"}
+    assert _topic_ops(plan, "iceberg-sink", "shipment-status.dlq.v1") == set()
+    assert _topic_ops(plan, "iceberg-sink", "iceberg-sink.dlq.v1") == {"WRITE", "DESCRIBE"}
     assert _topic_ops(plan, "operator", "backbone.replay-audit.v1") == {"READ", "WRITE",
                                                                         "DESCRIBE"}
     for connector in CONNECTORS:
@@ -97,7 +100,7 @@ def test_an_unknown_party_in_the_catalog_is_named() -> None:
 
 
 def test_external_consumers_get_nothing() -> None:
-    downstream = Topic("x.v1", "x", CATALOG[0].value_format, consumers=("downstream systems",))
+    downstream = Topic("x.v1", "x", ValueFormat.JSON, consumers=("downstream systems",))
     assert [b for b in acls.plan([downstream]) if b.resource == "x.v1"] == []
 
 

@@ -184,7 +184,7 @@ def test_configured_secrets_never_print(tmp_path: Path) -> None:
 
 # --- the walk ---------------------------------------------------------------------------------
 
-_STAGES = ("backbone", "connectors", "processors", "producers", "demo", "bench")
+_STAGES = ("backbone", "connectors", "processors", "producers", "sinks", "demo", "bench")
 # (confluent-kafka's SchemaRegistryClient appears only in bench/, as the baseline measured)
 _CLIENTS = {"Producer", "Consumer", "AdminClient", "SerializingProducer",
             "DeserializingConsumer"}

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from dataclasses import replace
+from decimal import Decimal
 
 import fastavro
 import pytest
 
 from backbone import schemas
 from backbone.errors import Category, DecodeError, EventTooLargeError, SchemaValidationError
+from backbone.events import Quantity
 from backbone.samples import sample
 from backbone.serde import AvroSerde, refuse_recursion
 from backbone.topics import topic
@@ -158,3 +161,110 @@ def test_an_id_seen_on_one_topic_is_still_refused_on_another(serde: AvroSerde) -
     serde.serialize(MILESTONES, sample(RECORD))
     with pytest.raises(DecodeError, match="not registered under"):
         serde.deserialize(MILESTONES, status_bytes)
+
+
+# -- found by fuzzing (issue 14): bytes or writer schemas that hung or crashed the decoder ---
+
+SNAPSHOTS = topic("inventory.snapshot.v1")
+
+
+def zigzag(number: int) -> bytes:
+    """Avro's varint of ``number``."""
+    value, out = (number << 1) ^ (number >> 63), bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def snapshot_with_on_hand(serde: AvroSerde, decimal_bytes: bytes) -> bytes:
+    """An encoded InventorySnapshot whose ON_HAND value's bytes are ``decimal_bytes``."""
+    event = sample(SNAPSHOTS.record or "")
+    marker = Decimal("123456.789012")
+    event = event.model_copy(update={"quantities": {"ON_HAND": Quantity(value=marker,
+                                                                        uom="EA")}})
+    data = serde.serialize(SNAPSHOTS, event)
+    unscaled = int(marker.scaleb(6))
+    needle = unscaled.to_bytes((unscaled.bit_length() + 8) // 8, "big", signed=True)
+    assert data.count(zigzag(len(needle)) + needle) == 1
+    return data.replace(zigzag(len(needle)) + needle, zigzag(len(decimal_bytes)) + decimal_bytes)
+
+
+def test_a_decimal_of_a_megabyte_is_refused_at_once_not_after_minutes(serde: AvroSerde) -> None:
+    # int -> Decimal is quadratic: 900 KB of digits took ~250 s in fastavro and the codec alike
+    big = snapshot_with_on_hand(serde, b"\x01" + b"\x00" * 50_000)
+    started = time.perf_counter()
+    with pytest.raises(DecodeError, match="a decimal of 50001 bytes holds more than its 18 "
+                       "digits") as caught:
+        serde.deserialize(SNAPSHOTS, big)
+    assert time.perf_counter() - started < 0.5
+    assert SNAPSHOTS.name in str(caught.value)
+    # a value padded with sign bytes is still the value
+    padded = snapshot_with_on_hand(serde, b"\xff" * 100 + (-5).to_bytes(1, "big", signed=True))
+    assert serde.deserialize(SNAPSHOTS, padded).quantities["ON_HAND"].value == Decimal(
+        "-0.000005")
+
+
+def test_an_older_writer_schema_is_guarded_like_the_current_one(
+        serde: AvroSerde, registry: RegistryDouble) -> None:
+    big = snapshot_with_on_hand(serde, b"\x01" + b"\x00" * 50_000)
+    # the same schema under another id: records take fastavro's schema-resolution path
+    older = registry.register(SNAPSHOTS.value_subject, schemas.schema_text(
+        SNAPSHOTS.record or "") + " ")
+    assert older != serde.schema_id(SNAPSHOTS)
+    started = time.perf_counter()
+    with pytest.raises(DecodeError, match="holds more than its 18 digits"):
+        serde.deserialize(SNAPSHOTS, struct.pack(">bI", 0, older) + big[5:])
+    assert time.perf_counter() - started < 0.5
+    good = serde.serialize(SNAPSHOTS, sample(SNAPSHOTS.record or ""))
+    assert serde.deserialize(SNAPSHOTS, struct.pack(">bI", 0, older) + good[5:]) == \
+        serde.deserialize(SNAPSHOTS, good)
+
+
+@pytest.mark.parametrize(("length", "what"), [
+    (2**60, "absurd"), (-(2**60), "negative absurd"), (-5, "negative"), (2**31, "2 GiB"),
+])
+def test_absurd_and_negative_lengths_are_deserialization_errors(
+        serde: AvroSerde, length: int, what: str) -> None:
+    data = serde.serialize(MILESTONES, sample(RECORD))
+    event_id = sample(RECORD).event_id.encode()
+    start = data.index(event_id) - 1  # the varint length of the first string field
+    assert data[start:start + 1] == zigzag(len(event_id))
+    crafted = data[:start] + zigzag(length) + data[start + 1:]
+    with pytest.raises(DecodeError, match="not valid Avro") as caught:
+        serde.deserialize(MILESTONES, crafted)
+    assert caught.value.category is Category.DESERIALIZATION
+
+
+def nested_arrays(depth: int) -> dict[str, object]:
+    items: object = "long"
+    for _ in range(depth):
+        items = {"type": "array", "items": items}
+    return {"type": "record", "name": "Deep", "namespace": "evil",
+            "fields": [{"name": "a", "type": items}]}
+
+
+@pytest.mark.parametrize(("schema_text", "problem"), [
+    # 12 nested arrays are 24 nested blocks in the compiled reader: Python's compiler refused
+    # them with a SyntaxError that escaped the serde
+    (json.dumps(nested_arrays(12)), "not valid Avro"),
+    (json.dumps(nested_arrays(100)), "nests deeper than 64 levels"),
+    ('{"type": "array", "items": ' * 5000 + '"long"' + "}" * 5000, "nested deeper than 64"),
+    (json.dumps({"type": "record", "name": "Nulls", "fields": [
+        {"name": "a", "type": {"type": "array", "items": "null"}}]}), "items take no bytes"),
+    (json.dumps({"type": "record", "name": "Empty", "fields": [
+        {"name": "a", "type": {"type": "array", "items": {
+            "type": "record", "name": "Nothing", "fields": []}}}]}), "items take no bytes"),
+    (json.dumps({"type": "record", "name": "Odd", "fields": [{"name": "a", "type": "nope"}]}),
+     "refused: UnknownType: nope"),
+], ids=["12-deep", "100-deep", "json-5000-deep", "array-of-null", "array-of-empty", "unknown"])
+def test_writer_schemas_that_would_crash_or_hang_the_decoder_are_refused(
+        serde: AvroSerde, registry: RegistryDouble, schema_text: str, problem: str) -> None:
+    serde.serialize(MILESTONES, sample(RECORD))
+    schema_id = registry.register(MILESTONES.value_subject, schema_text)
+    # two bytes of block count would be 8,000 nulls; ten bytes 2^62 of them
+    with pytest.raises(DecodeError, match=problem) as caught:
+        serde.deserialize(MILESTONES, struct.pack(">bI", 0, schema_id) + zigzag(2**62))
+    assert caught.value.category is Category.DESERIALIZATION
+    assert MILESTONES.name in str(caught.value)

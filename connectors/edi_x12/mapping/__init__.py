@@ -9,6 +9,10 @@
 | 214 / 945 | ShipmentMilestone (945: + InventoryMovement issues) | shipment_status |
 | 810 | Invoice | invoice |
 
+Before mapping, every segment of a set of version 004010 or earlier is checked against the
+X12 004010 dictionary (`connectors.edi_x12.dictionary`): too many elements, codes outside
+their element's list; each finding is a warning naming the segment and element.
+
 Not canonical events, accepted and skipped (`skip_reason` says why): 940 (a warehouse
 shipping order is an instruction we send, not a business fact we learn), 997 / 999 / TA1
 (technical acknowledgments of our own outbound files). Any other set is a MappingError.
@@ -20,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from backbone.events import Event
+from connectors.edi_x12.dictionary import judged, segment_problems
 from connectors.edi_x12.errors import EdiError
 from connectors.edi_x12.mapping.acknowledgement import map_acknowledgement
 from connectors.edi_x12.mapping.common import MappingError, SetContext
@@ -94,6 +99,10 @@ def map_transaction_set(
             )
         )
     context = SetContext(name, interchange, group, ts, recorded_at or datetime.now(UTC))
+    if judged(group.version):
+        for segment in ts.body:
+            for problem in segment_problems(segment, interchange.delimiters):
+                context.warn(segment, problem)
     try:
         return mapping(context)
     except MappingError:

@@ -447,6 +447,7 @@ DATE_QUALIFIERS = {
     "063": DateQualifier.DELIVER_NOT_AFTER, "004": DateQualifier.PO_DATE,
     "011": DateQualifier.SHIPPED, "017": DateQualifier.ESTIMATED_DELIVERY,
     "067": DateQualifier.PROMISED_DELIVERY, "068": DateQualifier.PROMISED_SHIP,
+    "069": DateQualifier.PROMISED_DELIVERY, "079": DateQualifier.PROMISED_SHIP,
 }
 
 
@@ -510,3 +511,19 @@ def references(segments: Iterable[Segment], tag: str = "REF") -> dict[str, str]:
         if qualifier and value:
             found.setdefault(qualifier, value)
     return found
+
+
+def all_references(segments: Iterable[Segment], tag: str = "REF") -> dict[str, tuple[str, ...]]:
+    """Every REF / N9 / L11 value by qualifier, in document order (`references` keeps only
+    the first of each); L11 puts the qualifier second."""
+    found: dict[str, list[str]] = {}
+    for segment in segments:
+        if segment.tag != tag:
+            continue
+        if tag == "L11":
+            qualifier, value = segment.element(2).strip(), segment.element(1).strip()
+        else:
+            qualifier, value = segment.element(1).strip(), segment.element(2).strip()
+        if qualifier and value and value not in found.get(qualifier, ()):
+            found.setdefault(qualifier, []).append(value)
+    return {qualifier: tuple(values) for qualifier, values in found.items()}

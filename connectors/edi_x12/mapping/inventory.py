@@ -4,7 +4,8 @@ InventoryMovement (one per W19), 944 and 861 -> GoodsReceipt (one per SKU of the
 Location: the N1 WH (warehouse) / ST / SF party's id, else its name, else the ISA sender
 (the warehouse or trading partner reporting). 846 QTY01 (element 673) qualifiers map to
 quantity names: 17 ON_HAND, 33 AVAILABLE, 02/38 ALLOCATED, QH ON_HOLD; any other qualifier is
-kept under its raw code ("QTY_<code>") rather than guessed.
+kept under its raw code ("QTY_<code>") rather than guessed. 846 `as_of`: a DTM with an
+as-of qualifier (`AS_OF_QUALIFIERS`) of the item, else of the header, else BIA04/BIA05.
 """
 
 from __future__ import annotations
@@ -103,7 +104,10 @@ def map_inventory_advice(ctx: SetContext) -> list[Event]:
     location, _ = _site(ctx, parties(ctx, head))
     as_of = _as_of(ctx, bia, head)
     events: list[Event] = []
+    # Each snapshot carries the set-level warnings and those of its own LIN loop only.
+    set_warnings = list(ctx.warnings)
     for ordinal, loop in enumerate(loops, start=1):
+        ctx.warnings[:] = set_warnings
         lin = loop[0]
         item = item_ref(ctx, lin, id_pairs(lin, 2), line_ref=text(lin, 1))
         sku = _sku(ctx, lin, item)
@@ -116,7 +120,7 @@ def map_inventory_advice(ctx: SetContext) -> list[Event]:
         if not quantities:
             raise ctx.fail(lin, f"item {sku} has no QTY segment",
                            "a snapshot needs at least one quantity")
-        line_as_of = _as_of(ctx, bia, loop) if any(s.tag == "DTM" for s in loop) else as_of
+        line_as_of = _as_of(ctx, bia, loop, as_of)
         events.append(
             InventorySnapshot(
                 **ctx.envelope(ctx.key(f"LIN{ordinal}", sku)),
@@ -133,12 +137,24 @@ def map_inventory_advice(ctx: SetContext) -> list[Event]:
     return events
 
 
-def _as_of(ctx: SetContext, bia: Segment, segments: list[Segment]) -> datetime:
-    dtm = next((s for s in segments if s.tag == "DTM"), None)
-    if dtm is not None:
-        day = ctx.date_of(dtm, 2)
-        if day is not None:
-            return combine(day, dtm.element(3))
+# DTM01 (element 374) qualifiers that date an inventory position: 007 effective, 009
+# process, 194 period end, 405 production (the count), 514 transferred. Any other DTM of an
+# 846 (036 expiration, 002 delivery requested, 017 estimated delivery ...) dates something
+# else and never becomes `as_of`.
+AS_OF_QUALIFIERS = frozenset({"007", "009", "194", "405", "514"})
+
+
+def _as_of(ctx: SetContext, bia: Segment, segments: list[Segment],
+           default: datetime | None = None) -> datetime:
+    """The DTM of an as-of qualifier among `segments`, else `default`, else BIA04/BIA05,
+    else the group's date."""
+    for dtm in segments:
+        if dtm.tag == "DTM" and dtm.element(1).strip() in AS_OF_QUALIFIERS:
+            day = ctx.date_of(dtm, 2)
+            if day is not None:
+                return combine(day, dtm.element(3))
+    if default is not None:
+        return default
     day = ctx.date_of(bia, 4)
     return combine(day, bia.element(5)) if day else ctx.document_time()
 
@@ -155,7 +171,9 @@ def map_inventory_adjustment(ctx: SetContext) -> list[Event]:
     head, _ = split_loops(ctx.body, frozenset({"LX", "W19"}))
     location, _ = _site(ctx, parties(ctx, head))
     events: list[Event] = []
+    set_warnings = list(ctx.warnings)  # each movement: these and its own W19's
     for ordinal, w19 in enumerate((s for s in ctx.body if s.tag == "W19"), start=1):
+        ctx.warnings[:] = set_warnings
         reason_raw = w19.element(1).strip()
         reason = REASONS.get(reason_raw)
         if reason is None:

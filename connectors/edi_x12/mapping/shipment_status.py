@@ -36,6 +36,7 @@ from backbone.events import (
 )
 from connectors.edi_x12.mapping.common import (
     SetContext,
+    all_references,
     id_pairs,
     item_ref,
     parse_time,
@@ -120,6 +121,7 @@ def map_carrier_status(ctx: SetContext) -> list[Event]:
         lading = _lading(ctx, loop, bol, text(b10, 1))
         location = _location(loop)
         at7s = [s for s in loop if s.tag == "AT7"]
+        every_reference = all_references([*head, *(loop if loop is not head else ())], "L11")
         for ordinal, at7 in enumerate(at7s, start=1):
             ctx.warnings[:] = set_warnings
             fields = _at7_fields(ctx, at7, sent_at)
@@ -138,6 +140,7 @@ def map_carrier_status(ctx: SetContext) -> list[Event]:
                     location=location,
                     stop_sequence=int(lx) if lx and is_digits(lx) and len(lx) < 10 else None,
                     lading=lading,
+                    references=every_reference,
                 )
             )
     return events
@@ -233,6 +236,7 @@ def map_warehouse_shipping_advice(ctx: SetContext) -> list[Event]:
     events: list[Event] = [
         ShipmentMilestone(
             **ctx.envelope(ctx.key("shipped"), correlation=correlation),
+            references=all_references(head, "N9"),
             occurred_at=shipped,
             carrier=carrier,
             tracking_number=tracking,
@@ -244,8 +248,11 @@ def map_warehouse_shipping_advice(ctx: SetContext) -> list[Event]:
             lading=Lading(bol=refs.get("BM"), pro=refs.get("CN")),
         )
     ]
+    # Each movement carries the set-level warnings and those of its own W12 only.
+    set_warnings = list(ctx.warnings)
     for ordinal, loop in enumerate(loops, start=1):
         for w12 in (s for s in loop if s.tag == "W12"):
+            ctx.warnings[:] = set_warnings
             shipped_qty = quantity(ctx, w12, 3, 5)
             if shipped_qty is None:
                 continue

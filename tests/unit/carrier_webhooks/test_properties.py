@@ -8,6 +8,12 @@ import base64
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.carrier_webhooks.schemes import (
+    PublishedKeys,
+    ShipEngineRsa,
+    aftership,
+    easypost,
+)
 from connectors.carrier_webhooks.signatures import (
     SignatureError,
     WebhookSecret,
@@ -72,3 +78,26 @@ def test_a_body_changed_after_signing_is_refused(body: bytes, flip: int) -> None
 
 def test_the_secret_is_base64() -> None:
     assert WebhookSecret.parse("whsec_" + base64.b64encode(KEY).decode()) == SECRET
+
+
+PROVIDER_HEADERS = st.sampled_from([
+    "x-hmac-signature", "aftership-hmac-sha256", "x-shipengine-rsa-sha256-key-id",
+    "x-shipengine-rsa-sha256-signature", "x-shipengine-timestamp"])
+PROVIDER_VALUES = st.one_of(
+    HEADER_VALUES, st.from_regex(r"hmac-sha256-hex=[0-9a-fA-F]{0,80}", fullmatch=True),
+    st.from_regex(r"20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}(Z|[+-][0-9]{2}:[0-9]{2})?",
+                  fullmatch=True))
+
+
+@FUZZ
+@given(headers=st.dictionaries(PROVIDER_HEADERS, PROVIDER_VALUES, max_size=5),
+       body=st.binary(max_size=512))
+def test_any_provider_headers_are_refused_clearly(headers: dict[str, str], body: bytes) -> None:
+    keys = PublishedKeys("http://jwks.test/jwks", fetch=lambda url: b'{"keys": []}')
+    for scheme in (easypost("ep-secret"), aftership("as-secret"), ShipEngineRsa(keys)):
+        try:
+            scheme.verify(headers, body, now=NOW)
+        except SignatureError as error:
+            assert str(error) and error.refusal.value
+        else:
+            raise AssertionError(f"{scheme.label} accepted made-up headers {headers!r}")

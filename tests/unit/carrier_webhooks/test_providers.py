@@ -11,6 +11,8 @@ import json
 
 import pytest
 from easypost.util import validate_webhook
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from backbone.settings import Settings
@@ -138,3 +140,31 @@ def test_settings_give_easypost_its_own_secret(sink: MemorySink) -> None:
     answer = client.post("/webhooks/easypost", content=EASYPOST_BODY,
                          headers=_easypost_headers(EASYPOST_BODY))
     assert answer.status_code == 200, answer.text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=400),
+                      st.recursive(st.none() | st.integers() | st.text(max_size=20),
+                                   lambda inner: st.lists(inner, max_size=3)
+                                   | st.dictionaries(st.sampled_from(
+                                       ["object", "result", "tracking_details", "tracking_code",
+                                        "msg", "checkpoints", "data", "events", "status"]),
+                                       inner, max_size=4), max_leaves=10
+                                   ).map(lambda value: json.dumps(value).encode())),
+       source=st.sampled_from(["easypost", "aftership"]))
+def test_any_correctly_signed_body_is_answered_200_or_400_never_500(body: bytes,
+                                                                   source: str) -> None:
+    sink = MemorySink()
+    if source == "easypost":
+        headers = _easypost_headers(body)
+    else:
+        signature = base64.b64encode(hmac.new(AFTERSHIP_SECRET.encode(), body,
+                                              hashlib.sha256).digest()).decode()
+        headers = {"aftership-hmac-sha256": signature, "content-type": "application/json"}
+    answer = _app(sink).post(f"/webhooks/{source}", content=body, headers=headers)
+    assert answer.status_code in (200, 400), answer.text
+    assert len(sink.archived) == 1
+    # accepted with the events it held (a tracker may hold none yet), or refused with none
+    published = answer.json().get("events", 0) if answer.status_code == 200 else 0
+    assert len(sink.published) == published

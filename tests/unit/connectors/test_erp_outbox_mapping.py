@@ -122,6 +122,16 @@ def test_payload_that_is_not_json_is_a_deserialization_failure() -> None:
     assert caught.value.category is Category.DESERIALIZATION
 
 
+@pytest.mark.parametrize("payload", ['{"sku": "A\\ud800", "location": "L"}',
+                                     b'{"quantities": {"\\udfff": 1}}'])
+def test_a_lone_surrogate_escape_is_a_dead_letter_not_an_event_avro_cannot_write(
+        payload: str) -> None:
+    bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", payload, NOW)
+    with pytest.raises(UnmappableRow, match="payload has a lone surrogate escape") as caught:
+        map_row(bad, instance="erp", recorded_at=NOW)
+    assert caught.value.category is Category.DESERIALIZATION
+
+
 def test_payload_with_a_byte_order_mark_says_so() -> None:
     bad = OutboxRow(1, "r1", "Stock", "x", "StockSnapshot", "\ufeff{}", NOW)
     with pytest.raises(UnmappableRow, match=r"Unexpected UTF-8 BOM \(decode using utf-8-sig\)"):

@@ -150,6 +150,14 @@ def test_an_unreadable_file_is_one_whole_file_dead_letter_then_moves_to_failed(
     assert [r.event.event_type for r in second if r.event] == ["InventoryMovement"]
 
 
+def test_a_lone_surrogate_escape_is_a_bad_row_not_an_event_avro_cannot_write() -> None:
+    # "\ud800" is valid JSON but no UTF-8: the event failed in the serde and the feed died
+    rows = list(read_rows("feed.jsonl", b'{"sku": "A\\ud800", "qty": 1}\n{"sku": "\\u00e9"}\n'))
+    assert rows[0].problem == ("has a lone surrogate escape (such as \\ud800) in ['sku']; "
+                               "export the text as UTF-8")
+    assert rows[1].fields == {"sku": "\u00e9"}
+
+
 class DeliveredOffsets:
     def __init__(self, stored: dict[str, object]) -> None:
         self.stored = stored

@@ -129,3 +129,62 @@ def test_tare_above_orders_goes_to_every_order_below_it() -> None:
         ("PO-B", ["006141411234567890"]),
     ]
     assert asn.orders[0].handling_units[0].type is HandlingUnitType.PALLET
+
+
+def test_order_level_td1_stays_with_its_order(corpus_dir: Path) -> None:
+    """EdiEngine crossdock: HL*2*1*O PRF*POREF00 TD1*CTN*4, HL*11*1*O PRF*POREF01 TD1*CTN*1."""
+    asn = only_asn(corpus_dir, "EdiEngine__856.Crossdock.OK.edi")
+    assert [(o.po_number, o.lading_quantity.value if o.lading_quantity else None,
+             o.lading_quantity.uom if o.lading_quantity else None, o.carrier)
+            for o in asn.orders] == [("POREF00", 4, "CTN", None), ("POREF01", 1, "CTN", None)]
+    assert asn.lading_quantity is not None and asn.lading_quantity.value == 5  # TD1*CTN*5
+
+
+PICK_AND_PACK = build(
+    "856",
+    "BSN*00*SHIP-9*20260301*1200*0001",
+    "HL*1**S", "TD5**2*ABCD**ROAD", "REF*BM*BOL-1",
+    "HL*2*1*O", "PRF*PO-A", "TD5**2*WXYZ", "REF*BM*BOL-A", "REF*CN*PRO-A", "TD1*CTN*2****G*30*LB",
+    "HL*3*2*P", "MAN*GM*00000123456789012345", "MEA*PD*G*12.5*LB",
+    "HL*4*3*I", "LIN*1*VN*X1", "SN1*1*6*EA", "REF*LS*LOT-1", "REF*LS*LOT-2", "MEA*PD*WT*3*KG",
+    "HL*5*3*I", "LIN*2*VN*X2", "SN1*2*4*EA", "PRF*PO-B",
+    "HL*6*1*P", "REF*CN*1Z999", "MEA*PD*G*2*LB>",
+    "HL*7**I", "LIN*3*VN*X3", "SN1*3*1*EA",
+)
+
+
+def test_every_level_keeps_its_carrier_weights_lots_and_po() -> None:
+    (asn,) = map_bytes(PICK_AND_PACK)
+    assert isinstance(asn, AdvanceShipNotice)
+    assert asn.carrier is not None and (asn.carrier.scac, asn.carrier.bol) == ("ABCD", "BOL-1")
+    order_a, order_b = asn.orders
+    assert order_a.po_number == "PO-A"
+    assert order_a.carrier is not None
+    assert (order_a.carrier.scac, order_a.carrier.bol, order_a.carrier.pro) == (
+        "WXYZ", "BOL-A", "PRO-A")
+    assert order_a.gross_weight is not None
+    assert (order_a.gross_weight.value, order_a.gross_weight.uom) == (30, "LB")
+    carton = order_a.handling_units[0]
+    assert carton.weight is not None and (carton.weight.value, carton.weight.uom) == (
+        Decimal("12.5"), "LB")
+    first = order_a.items[0]
+    assert [lot.lot_number for lot in first.lots] == ["LOT-1", "LOT-2"]
+    assert first.weight is not None and (first.weight.value, first.weight.uom) == (3, "KG")
+    # HL 5 names its own PO in an item-level PRF: it goes to that order, not to PO-A.
+    assert order_b.po_number == "PO-B" and order_b.hl_id is None
+    assert [item.line_ref for item in order_b.items] == ["2"]
+    # HL 6 hangs off the shipment with no order: it and its item go to the order of the
+    # first PRF (PO-A), the same order, not a second one. A REF*CN package id, composite MEA04.
+    assert [u.hl_id for u in order_a.handling_units] == ["3", "6"]
+    assert [i.line_ref for i in order_a.items] == ["1", "3"]
+    loose = order_a.handling_units[1]
+    assert loose.tracking_number == "1Z999"
+    assert loose.weight is not None and (loose.weight.value, loose.weight.uom) == (2, "LB")
+
+
+def test_an_empty_hl_parent_is_a_warning_naming_the_parent_chosen() -> None:
+    (asn,) = map_bytes(PICK_AND_PACK)
+    assert isinstance(asn, AdvanceShipNotice)
+    assert any("HL02 (parent id) of HL 7 (level 'I') is empty; placed under HL 6" in w
+               for w in asn.warnings)
+    assert [n.parent_id for n in asn.hierarchy if n.hl_id == "7"] == ["6"]

@@ -5,7 +5,8 @@ the exact Kafka ACL bindings each principal needs, and nothing else:
 
 - a producer: WRITE + DESCRIBE on each topic it produces, IDEMPOTENT_WRITE on the cluster
   (backbone's producers are idempotent; brokers before 3.0 ask for it explicitly);
-- a consumer: READ + DESCRIBE on each topic it consumes, READ on its consumer group(s);
+- a consumer: READ + DESCRIBE on each topic it consumes, READ on its consumer group(s) (the
+  Iceberg sink has none: it assigns partitions and keeps its offsets in its tables);
 - a processor also: WRITE + DESCRIBE on its transactional ids (prefix ``<group>-``), and
   CREATE / READ / WRITE / DESCRIBE / DESCRIBE_CONFIGS on its own internal topics (Quix's
   ``changelog__<group>--`` and ``repartition__<group>--`` prefixes); DESCRIBE_CONFIGS on its

@@ -41,10 +41,32 @@ def _message_name(entry: Topic) -> str:
     return "".join(part.capitalize() for part in _identifier(entry.name).split("-"))
 
 
+def namespaced(schema: Any) -> Any:
+    """The same Avro with each named type declared as ``name`` + ``namespace``.
+
+    schemas.load writes the full name into ``name`` (``backbone.common.PartyRef``), which Avro
+    allows but AsyncAPI's Avro meta-schema refuses (a name is an identifier there). References
+    to a type already declared stay full names, which both accept.
+    """
+    if isinstance(schema, list):
+        return [namespaced(branch) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if schema.get("type") in ("record", "error", "enum", "fixed") and "." in schema["name"]:
+        out["namespace"], _, out["name"] = schema["name"].rpartition(".")
+    if "fields" in schema:
+        out["fields"] = [{**f, "type": namespaced(f["type"])} for f in schema["fields"]]
+    for key in ("items", "values"):
+        if key in schema:
+            out[key] = namespaced(schema[key])
+    return out
+
+
 def _message(entry: Topic) -> dict[str, Any]:
     key = {"type": "string", "description": f"{entry.key_description} (UTF-8)"}
     if entry.value_format is ValueFormat.AVRO and entry.record:
-        schema = schemas.load(entry.record)
+        schema = namespaced(schemas.load(entry.record))
         return {
             "name": _message_name(entry),
             "title": _message_name(entry),

@@ -1,7 +1,7 @@
 """Prometheus metrics of the publishing side (connectors), shared so names never drift.
 
 Each process builds its metrics on its own ``CollectorRegistry`` (no global state) and serves
-them with :func:`serve`. The processors' metrics live in processors/engine.py; together they
+them with :func:`serve`. The processors' metrics live in processors/metrics.py; together they
 are every name deploy/prometheus and deploy/grafana use (tests check it).
 """
 

@@ -2,7 +2,8 @@
 
 Schema files are named by the full name of the type they define (``com.acme.Order.avsc``) and
 refer to shared named types defined in sibling files by name. ``expand_schema`` turns one file
-into a self-contained schema by inlining each referenced sibling at its first use; it works on
+into a self-contained schema by inlining each referenced sibling at its first use (the rules of
+backbone/avro_names.py, shared with the runtime loader); it works on
 any mapping of file name -> text, so the working tree (``working_tree_texts``) and a commit
 (``committed_schema_texts``, read with ``git ls-tree`` / ``git show``) load the same way.
 
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from backbone.compatibility import MODES, PRIMITIVES, InvalidSchemaError, check, full_name
+from backbone.avro_names import NameResolver
+from backbone.compatibility import MODES, InvalidSchemaError, check
 
 SCHEMA_SUFFIX: Final = ".avsc"
-_NAMED: Final = frozenset({"record", "error", "enum", "fixed"})
 
 
 class SchemaGateError(Exception):
@@ -66,93 +67,18 @@ def working_tree_texts(schema_dir: Path) -> dict[str, str]:
 def expand_schema(file_name: str, texts: Mapping[str, str]) -> Any:
     """The schema in ``texts[file_name]`` with every sibling type it references inlined.
 
-    A reference to a type not defined earlier in the document is looked up as the sibling
-    ``<full name>.avsc`` in ``texts`` and inlined there; later references stay names.
-    Raises SchemaLoadError naming the file when the JSON is bad or a type cannot be found.
+    The rules are backbone/avro_names.py's, the same the runtime loader (backbone/schemas.py)
+    applies: a referenced type is looked up as the sibling ``<full name>.avsc`` in ``texts`` and
+    inlined at its first use, later references stay full names, recursion is refused. Raises
+    SchemaLoadError naming the file when the JSON is bad or a type cannot be resolved.
     """
-    expansion = _Expansion(texts, file_name)
-    return expansion.inline(file_name, namespace="")
 
+    def sibling(full_name: str) -> Any:
+        name = f"{full_name}{SCHEMA_SUFFIX}"
+        return _parse_json(name, texts[name]) if name in texts else None
 
-@dataclass
-class _Expansion:
-    """One file being made self-contained."""
-
-    texts: Mapping[str, str]
-    root_file: str
-    defined: set[str] = field(default_factory=set)
-    opening: list[str] = field(default_factory=list)  # sibling files being inlined, for cycles
-
-    def inline(self, file_name: str, namespace: str) -> Any:
-        if file_name in self.opening:
-            chain = " -> ".join([*self.opening, file_name])
-            raise SchemaLoadError(f"{self.root_file}: schema files refer to each other: {chain}")
-        self.opening.append(file_name)
-        try:
-            schema = _parse_json(file_name, self.texts[file_name])
-            return self._pin_namespace(self.walk(schema, ""), namespace)
-        finally:
-            self.opening.pop()
-
-    def walk(self, node: Any, namespace: str) -> Any:
-        if isinstance(node, list):
-            return [self.walk(branch, namespace) for branch in node]
-        if isinstance(node, str):
-            return self.reference(node, namespace)
-        if not isinstance(node, dict):
-            return node
-        kind = node.get("type")
-        if kind in _NAMED:
-            return self.named(node, namespace)
-        if kind == "array" and "items" in node:
-            return {**node, "items": self.walk(node["items"], namespace)}
-        if kind == "map" and "values" in node:
-            return {**node, "values": self.walk(node["values"], namespace)}
-        if isinstance(kind, list | dict) or (isinstance(kind, str) and kind not in PRIMITIVES):
-            return {**node, "type": self.walk(kind, namespace)}
-        return node
-
-    def named(self, node: dict[str, Any], namespace: str) -> Any:
-        full = full_name(str(node.get("name", "")), node.get("namespace"), namespace)
-        self.defined.add(full)  # before the fields: a record may contain itself
-        if node["type"] not in ("record", "error"):
-            return node
-        own_namespace = full.rpartition(".")[0]
-        fields = [
-            {**f, "type": self.walk(f.get("type"), own_namespace)} if isinstance(f, dict) else f
-            for f in node.get("fields", [])
-        ]
-        return {**node, "fields": fields}
-
-    def reference(self, name: str, namespace: str) -> Any:
-        if name in PRIMITIVES:
-            return name
-        candidates = [name] if "." in name or not namespace else [f"{namespace}.{name}", name]
-        for candidate in candidates:
-            if candidate in self.defined:
-                return candidate  # a full name resolves the same anywhere in the document
-        for candidate in candidates:
-            sibling = f"{candidate}{SCHEMA_SUFFIX}"
-            if sibling in self.texts:
-                return self.inline(sibling, namespace)
-        looked_for = " or ".join(f"{c}{SCHEMA_SUFFIX}" for c in candidates)
-        raise SchemaLoadError(
-            f"{self.root_file}: type {name!r} is neither defined in the file nor in a sibling "
-            f"file (looked for {looked_for}); add the file or fix the type name"
-        )
-
-    @staticmethod
-    def _pin_namespace(schema: Any, namespace: str) -> Any:
-        # an inlined sibling without a namespace would otherwise inherit the one it lands in
-        if (
-            namespace
-            and isinstance(schema, dict)
-            and schema.get("type") in _NAMED
-            and "." not in str(schema.get("name", ""))
-            and schema.get("namespace") is None
-        ):
-            return {**schema, "namespace": ""}
-        return schema
+    resolver = NameResolver(sibling, file_name, SchemaLoadError)
+    return resolver.named(file_name.removesuffix(SCHEMA_SUFFIX))
 
 
 def _parse_json(file_name: str, text: str) -> Any:

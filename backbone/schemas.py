@@ -2,9 +2,10 @@
 
 Every named type lives in ``schemas/<full name>.avsc``. :func:`load` inlines each referenced
 type at its first use (later uses stay references by full name), which is the self-contained
-form the schema registry and ``fastavro.parse_schema`` both accept. Docs, defaults and logical
-types are kept: the registry needs defaults to judge compatibility and readers need the logical
-types, both of which Avro's Parsing Canonical Form would drop.
+form the schema registry and ``fastavro.parse_schema`` both accept; the rules are
+backbone/avro_names.py's, shared with the offline gate (backbone/schema_gate.py). Docs,
+defaults and logical types are kept: the registry needs defaults to judge compatibility and
+readers need the logical types, both of which Avro's Parsing Canonical Form would drop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+
+from backbone.avro_names import NAMED, NameResolver
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -31,8 +34,6 @@ ENVELOPE_FIELDS = (
     "warnings",
 )
 
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_NAMED = frozenset({"record", "error", "enum", "fixed"})
 
 
 def load(record_name: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, Any]:
@@ -77,7 +78,8 @@ def _event_records(schema_dir: Path) -> tuple[str, ...]:
 
 @lru_cache(maxsize=256)
 def _resolved_text(record_name: str, schema_dir: Path) -> str:
-    schema = _Resolver(schema_dir).named(record_name, ())
+    schema = NameResolver(lambda name: _read(name, schema_dir), str(schema_dir)).named(
+        record_name)
     try:
         fastavro.parse_schema(schema)
         # fastavro accepts some defaults the registry refuses (e.g. 3 for ["null", "int"])
@@ -87,88 +89,15 @@ def _resolved_text(record_name: str, schema_dir: Path) -> str:
     return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
 
 
-def _read(full_name: str, schema_dir: Path) -> dict[str, Any]:
+def _read(full_name: str, schema_dir: Path) -> Any:
+    """The parsed file of ``full_name`` (None when there is none)."""
     path = schema_dir / f"{full_name}.avsc"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(
-            f"named type {full_name} is referenced but {path} does not exist; "
-            "every named type needs its own file named <full name>.avsc"
-        ) from None
+        return None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("type") not in _NAMED:
-        raise ValueError(f"{path} must hold one named type (record, enum or fixed)")
-    declared = _full_name(raw, "")
-    if declared != full_name:
-        raise ValueError(f"{path} declares {declared}; the file name must be the full name")
-    return raw
-
-
-def _full_name(schema: dict[str, Any], namespace: str) -> str:
-    name = str(schema.get("name", ""))
-    if "." in name:
-        return name
-    ns = schema.get("namespace", namespace) or ""
-    return f"{ns}.{name}" if ns else name
-
-
-class _Resolver:
-    """Inlines referenced files once per resolution; tracks the chain to catch recursion."""
-
-    def __init__(self, schema_dir: Path) -> None:
-        self._dir = schema_dir
-        self._defined: set[str] = set()
-
-    def named(self, full_name: str, chain: tuple[str, ...]) -> Any:
-        return self._schema(_read(full_name, self._dir), "", chain)
-
-    def _schema(self, schema: Any, namespace: str, chain: tuple[str, ...]) -> Any:
-        if isinstance(schema, list):
-            return [self._schema(branch, namespace, chain) for branch in schema]
-        if isinstance(schema, str):
-            return self._reference(schema, namespace, chain)
-        kind = schema.get("type")
-        if kind in _NAMED:
-            return self._definition(schema, namespace, chain)
-        out = dict(schema)
-        if kind == "array":
-            out["items"] = self._schema(schema["items"], namespace, chain)
-        elif kind == "map":
-            out["values"] = self._schema(schema["values"], namespace, chain)
-        return out
-
-    def _reference(self, name: str, namespace: str, chain: tuple[str, ...]) -> Any:
-        if name in _PRIMITIVES:
-            return name
-        full = name if "." in name or not namespace else f"{namespace}.{name}"
-        if full in chain:
-            cycle = " -> ".join((*chain[chain.index(full) :], full))
-            raise ValueError(
-                f"schema type {full} is recursive ({cycle}); recursive types are refused "
-                "because deeply nested data can exhaust the decoder's stack"
-            )
-        if full in self._defined:
-            return full
-        return self.named(full, chain)
-
-    def _definition(self, schema: dict[str, Any], namespace: str, chain: tuple[str, ...]) -> Any:
-        full = _full_name(schema, namespace)
-        if full in chain:
-            raise ValueError(f"schema type {full} is recursive (defined inside itself)")
-        if full in self._defined:
-            raise ValueError(f"schema type {full} is defined twice; reference it by name")
-        self._defined.add(full)
-        out = {k: v for k, v in schema.items() if k != "namespace"}
-        out["name"] = full
-        if schema["type"] in ("record", "error"):
-            inner_ns = full.rpartition(".")[0]
-            out["fields"] = [
-                {**field, "type": self._schema(field["type"], inner_ns, (*chain, full))}
-                for field in schema["fields"]
-            ]
-        return out
 
 
 _JSON_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
@@ -197,7 +126,7 @@ def _check_defaults(schema: Any, named: dict[str, Any]) -> None:
         return
     if not isinstance(schema, dict):
         return
-    if schema.get("type") in _NAMED:
+    if schema.get("type") in NAMED:
         named[schema["name"]] = schema
     for field in schema.get("fields", []):
         _check_defaults(field["type"], named)

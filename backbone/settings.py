@@ -174,8 +174,20 @@ class Settings(BaseSettings):
     )
     processor_commit_interval_s: float = Field(
         default=1.0,
-        description="Seconds between exactly-once commits (one Kafka transaction each); lower "
-        "means fresher read_committed output, higher means more throughput.",
+        description="Longest an exactly-once transaction stays open while a processor works "
+        "off a backlog (outputs are visible to read_committed readers only once it commits); "
+        "lower means fresher output under load, higher means more throughput.",
+    )
+    processor_idle_commit_s: float = Field(
+        default=0.05,
+        description="Once a processor has caught up with its inputs, it commits as soon as "
+        "the open transaction is this old (a live stream's latency; each commit costs a few "
+        "ms of broker round trips). At or above the commit interval: off.",
+    )
+    processor_commit_every: int = Field(
+        default=0,
+        description="Also commit after this many records (0: no limit); bounds the size of "
+        "one transaction when records are large.",
     )
     processor_consumer_group_prefix: str = Field(
         default="backbone.", description="Consumer group of a processor: <prefix><name>."
@@ -309,6 +321,36 @@ class Settings(BaseSettings):
         default=15.0, description="Timeout of one tracking or token request.")
     # --- end carrier tracking intake ---
 
+    # --- Operator console (processors/console, backbone console) ---
+    console_users: Path | None = Field(
+        default=None,
+        description="File of operator logins, one <name>:<hash> line each (hash from "
+        "`backbone console --hash-password`: scrypt or pbkdf2_sha256).",
+    )
+    console_password: SecretStr | None = Field(
+        default=None,
+        description='Password of the one operator "admin" when no users file is set (a hash '
+        "line's hash part, or the password itself).",
+    )
+    console_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key signing console sessions; unset: a random key per start (everyone "
+        "logs in again after a restart).",
+    )
+    console_trusted_header: str | None = Field(
+        default=None,
+        description="Header a reverse proxy sets to the authenticated operator's name (e.g. "
+        "X-Forwarded-User); trusted only from BACKBONE_CONSOLE_TRUSTED_PROXIES.",
+    )
+    console_trusted_proxies: str = Field(
+        default="127.0.0.1,::1",
+        description="Comma-separated client addresses whose BACKBONE_CONSOLE_TRUSTED_HEADER "
+        "is believed.",
+    )
+    console_session_hours: float = Field(
+        default=8.0, description="How long a console login lasts."
+    )
+    # --- end operator console ---
     # --- Analysts' tables (sinks/iceberg, backbone sink iceberg, backbone query) ---
     iceberg_catalog: str | None = Field(
         default=None,

@@ -8,7 +8,7 @@ them, ``backbone asyncapi`` documents them, the publisher takes keys from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -118,7 +118,7 @@ def _error_topics(owner: str) -> tuple[Topic, Topic]:
     return retry, dlq
 
 
-CATALOG: tuple[Topic, ...] = (
+_DECLARED: tuple[Topic, ...] = (
     _po("procurement.purchase-order.v1", "backbone.procurement.PurchaseOrderChanged",
         "Purchase orders created, changed, replaced or cancelled (ERP outbox, X12 850/860).",
         ("erp-outbox", "edi-x12")),
@@ -174,6 +174,16 @@ CATALOG: tuple[Topic, ...] = (
     # What the sink cannot turn into a row will not turn into one on a second try: no retry.
     *(_error_topics(owner)[1] for owner in SINKS),
 )
+
+
+def _read_by_sinks(entry: Topic) -> Topic:
+    # the Iceberg sink reads every canonical topic (analysts' tables; sinks/iceberg)
+    if entry.value_format is not ValueFormat.AVRO:
+        return entry
+    return replace(entry, consumers=(*entry.consumers, *SINKS))
+
+
+CATALOG: tuple[Topic, ...] = tuple(_read_by_sinks(entry) for entry in _DECLARED)
 
 _BY_NAME = {topic.name: topic for topic in CATALOG}
 

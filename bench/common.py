@@ -47,9 +47,19 @@ def result(name: str, value: float, baseline: float, target: float, unit: str,
             "unit": unit, "met": ratio >= target}
 
 
+def latency_result(name: str, value_ms: float, baseline_ms: float, target_ms: float,
+                   baseline_name: str) -> dict[str, Any]:
+    """A row where lower is better: ``met`` when ``value_ms`` is at most ``target_ms``."""
+    return {"name": name, "value": round(value_ms, 1), "baseline": round(baseline_ms, 1),
+            "baseline_name": baseline_name, "ratio": round(value_ms / baseline_ms, 3),
+            "target": target_ms, "target_is": "max", "unit": "ms", "met": value_ms <= target_ms}
+
+
 def report(rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        verdict = "ok" if row["met"] else "BELOW TARGET"
+        verdict = "ok" if row["met"] else "MISSED TARGET"
+        target = (f"target <= {row['target']} {row['unit']}" if row.get("target_is") == "max"
+                  else f"target ratio >= {row['target']}")
         print(f"{row['name']:<44} {row['value']:>12,.1f} {row['unit']:<10} vs "
               f"{row['baseline_name']} {row['baseline']:>12,.1f}  ratio {row['ratio']:.2f} "
-              f"(target >= {row['target']}) {verdict}")
+              f"({target}) {verdict}")

@@ -96,7 +96,8 @@ def replay_rate(prefix: str, audit_topic: str, expected: int) -> float:
             processor_name=shipment_status.SPEC.name, topic=None, category=None, since=None,
             until=None, key=None, offsets=None, prefix=prefix, audit_topic=audit_topic,
             json_output=True, dry_run=False, rate=0.0, force=False, yes=True,
-            reason="bench", max_replays=None,
+            reason="bench", max_replays=None, owner=None, stage=None, error_contains=None,
+            route=None,
         )
     elapsed = time.perf_counter() - started
     outcome = json.loads(printed.getvalue().strip().splitlines()[-1])

@@ -40,7 +40,8 @@ class DeadLetter:
     """A source item that could not become a canonical event: its original bytes and why.
 
     ``where`` names the position a user can find again (``{"file": ..., "row": "7"}`` or
-    ``{"outbox_id": ...}``); every entry becomes a ``backbone.dlq.<name>`` header.
+    ``{"outbox_id": ...}``); every entry becomes a ``backbone.dlq.source.<name>`` header of the
+    dead-letter record (backbone/dead_letters.py), which `backbone dlq replay` reads again.
     """
 
     reason: str

@@ -30,13 +30,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from backbone.clients import KafkaClients
+from backbone.dead_letters import DeadLetter as DeadLetterRecord
+from backbone.dead_letters import Stage, clip, now_ms, redact
 from backbone.errors import BackboneError, Category, EventTooLargeError, PublishError
 from backbone.metrics import ConnectorMetrics, serve
 from backbone.topics import Topic, for_record
@@ -57,7 +58,6 @@ from producers.publisher import (
     wait_all,
 )
 
-DLQ_PREFIX = "backbone.dlq."
 # The catalog's dead-letter topics and librdkafka both take records up to 1,000,000 bytes;
 # this leaves room for the key and the headers.
 DEAD_LETTER_VALUE_LIMIT = 900_000
@@ -65,7 +65,6 @@ DEAD_LETTER_REASON_LIMIT = 2_000
 # What serializing an event raises when the event itself cannot be written (never a broker
 # or registry failure: those are BackboneErrors other than EventTooLargeError, or RuntimeError)
 REFUSED_BEFORE_PRODUCE = (EventTooLargeError, ValueError, TypeError, OverflowError)
-
 
 @dataclass
 class RunSummary:
@@ -269,25 +268,18 @@ def last_offsets(records: Sequence[SourceRecord]) -> list[tuple[SourcePartition,
 
 
 def dead_letter_headers(connector: str, record: SourceRecord) -> list[tuple[str, bytes]]:
-    """``backbone.dlq.*`` headers of a connector's dead letter (ARCHITECTURE.md, error policy)."""
+    """Headers of a connector's dead letter: backbone's dead-letter record (its place in the
+    source from ``DeadLetter.where``, the source partition and offset), no stack: the reason
+    names the input and what to do."""
     letter = record.dead_letter
     assert letter is not None
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    values: dict[str, Any] = {
-        "connector": connector,
-        "stage": "source",
-        "category": letter.category.value,
-        "exception.message": letter.reason,
-        "attempt": "1",
-        "first_failure_time": now,
-        "last_failure_time": now,
-        "source_partition": record.partition_key,
-        "source_offset": _json(record.source_offset),
-        **{name: value for name, value in letter.where.items()},
-    }
-    # backslashreplace: a reason may quote source text with a lone surrogate in it
-    return [(DLQ_PREFIX + name, str(value).encode("utf-8", "backslashreplace"))
-            for name, value in values.items()]
+    return DeadLetterRecord(
+        stage=Stage.CONNECTOR.value, owner=connector, category=letter.category.value,
+        message=clip(redact(letter.reason)), first_failure_ms=(now := now_ms()),
+        last_failure_ms=now, business_key=letter.key,
+        source={**letter.where, "partition": record.partition_key,
+                "offset": _json(record.source_offset)},
+    ).to_headers()
 
 
 def _json(value: Mapping[str, Any]) -> str:

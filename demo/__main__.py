@@ -1,4 +1,5 @@
-"""``python -m demo``: start the stack, run every connector and processor on demo/samples/.
+"""``python -m demo``: start the stack, run every connector and processor on demo/samples/,
+then fill the analysts' Iceberg tables and query them.
 
 Each step is the command a user would type (``backbone ...`` in a subprocess), so the demo
 shows the product's surface, not internals. ``--secure`` (``make demo SECURE=1``) runs it on the
@@ -24,7 +25,7 @@ from backbone import acls
 from backbone.settings import load_settings
 from backbone.stack import LocalStack, StackError
 from backbone.stack.secure import SecureStack
-from demo import webhooks
+from demo import analysts, webhooks
 from demo.summary import print_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +131,9 @@ def main() -> int:
 
     step("summary")
     print_summary(endpoints)
+
+    step("analysts: the topics as Iceberg tables (exactly once), one question in SQL")
+    analysts.fill_and_ask(backbone, as_principal("iceberg-sink"))
     print(f"\nThe demo took {time.monotonic() - started:.0f}s. Its files are in {run}.")
     return 0
 

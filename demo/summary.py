@@ -18,7 +18,7 @@ from backbone.events import InventoryDiscrepancy, OrderLineStatus, ShipmentStatu
 from backbone.kafka import consumer_config
 from backbone.serde import AvroSerde
 from backbone.topics import CATALOG, ValueFormat, topic
-from processors.dead_letters import read_dead_letter
+from processors.dlq.dialects import read_dead_letter
 
 console = Console(width=120)
 
@@ -130,7 +130,7 @@ def print_summary(endpoints: Endpoints) -> None:
         if entry.name.endswith(".dlq.v1") and entry.value_format is ValueFormat.BYTES:
             for message in read_all(endpoints, entry.name, idle_s=1.5):
                 letter = read_dead_letter(message)
-                dead[(entry.name, str(letter.category or "?"))] += 1
+                dead[(entry.name, letter.record.category)] += 1
     table = Table("dead-letter topic", "category", "records", title="Dead letters")
     for (name, category), count in sorted(dead.items()):
         table.add_row(name, category, str(count))

@@ -15,30 +15,15 @@ import typer
 from backbone.cli.context import endpoints, serde
 from backbone.cli.exits import fail
 from backbone.settings import Settings, load_settings
-from processors.api import ProcessorTopics, processor, processor_names
-from processors.engine import (
-    EngineOptions,
-    ProcessorLogic,
-    ProcessorMetrics,
-    build_application,
-    run,
-)
+from processors.api import ProcessorTopics, package, processor, processor_names
+from processors.engine import EngineOptions, build_application, run
+from processors.metrics import ProcessorMetrics
+from processors.step import ProcessorLogic
 
 
 def logic_for(name: str, settings: Settings) -> ProcessorLogic:
-    """The processor called ``name`` bound to the settings (imports only that processor)."""
-    if name == "shipment-status":
-        from processors.shipment_status import processor as shipment_status
-
-        return shipment_status.logic(shipment_status.current_mappings(settings))
-    if name == "order-fulfillment":
-        from processors.order_fulfillment import processor as order_fulfillment
-
-        return order_fulfillment.logic(order_fulfillment.rules_from(settings))
-    from processors.stock_reconciliation import processor as stock_reconciliation
-
-    return stock_reconciliation.logic(stock_reconciliation.rules_from(settings),
-                                      settings.stock_sites)
+    """The processor called ``name`` bound to the settings."""
+    return package(name).logic(settings)
 
 
 def topics_for(name: str, settings: Settings) -> ProcessorTopics:

@@ -17,18 +17,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from backbone.errors import Category
-from processors.dead_letters import (
+from backbone.dead_letters import (
     FIRST_FAILURE,
     ORIGINAL_OFFSET,
     ORIGINAL_PARTITION,
     ORIGINAL_TIMESTAMP,
     ORIGINAL_TOPIC,
-    RETRY_ATTEMPT_HEADER,
-    RETRY_NOT_BEFORE_HEADER,
     Headers,
+    format_time,
     own_headers,
+    parse_time,
 )
+from backbone.errors import Category
+from processors.dead_letters import RETRY_ATTEMPT_HEADER, RETRY_NOT_BEFORE_HEADER
 
 RETRYABLE = frozenset({Category.TRANSIENT})
 
@@ -124,10 +125,10 @@ def retry_headers(
             (ORIGINAL_OFFSET, str(offset).encode()),
         ]
         if timestamp_ms is not None:
-            result.append((ORIGINAL_TIMESTAMP, str(timestamp_ms).encode()))
-    first = _int(inherited.get(FIRST_FAILURE))
-    result.append((FIRST_FAILURE, str(min(first, first_failure_ms) if first else
-                                      first_failure_ms).encode()))
+            result.append((ORIGINAL_TIMESTAMP, format_time(timestamp_ms).encode()))
+    first = _time(inherited.get(FIRST_FAILURE))
+    result.append((FIRST_FAILURE, format_time(min(first, first_failure_ms) if first else
+                                              first_failure_ms).encode()))
     result.append((RETRY_ATTEMPT_HEADER, str(attempt).encode()))
     if not_before_ms is not None:
         result.append((RETRY_NOT_BEFORE_HEADER, str(not_before_ms).encode()))
@@ -138,6 +139,13 @@ def _int(value: bytes | None) -> int | None:
     try:
         return int(value) if value else None
     except ValueError:
+        return None
+
+
+def _time(value: bytes | None) -> int | None:
+    try:
+        return parse_time(value.decode("utf-8")) if value else None
+    except (UnicodeDecodeError, ValueError):
         return None
 
 

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from hypothesis import HealthCheck, settings
 
+from backbone.clients import KafkaClients
 from backbone.stack import Endpoints, StackError
 from tests.stack import real_stack
 
@@ -58,8 +60,13 @@ def admin(bootstrap_servers: str) -> AdminClient:
 
 
 @pytest.fixture
-def topic_factory(admin: AdminClient) -> TopicFactory:
-    """``topic_factory(partitions=1, config=None, name=None)`` -> a fresh, created topic."""
+def topic_factory(admin: AdminClient) -> Iterator[TopicFactory]:
+    """``topic_factory(partitions=1, config=None, name=None)`` -> a fresh, created topic.
+
+    The topics it created are deleted when the test ends (the suite may run on a user's own
+    cluster: it leaves nothing behind).
+    """
+    created: list[str] = []
 
     def create(partitions: int = 1, config: dict[str, str] | None = None,
                name: str | None = None) -> str:
@@ -69,12 +76,57 @@ def topic_factory(admin: AdminClient) -> TopicFactory:
                       config=config or {})]
         )
         futures[topic].result(timeout=30)
+        created.append(topic)
         return topic
 
-    return create
+    yield create
+    delete_topics(admin, created)
 
 
 @pytest.fixture
-def group_id() -> str:
-    """A consumer group no other test uses."""
-    return f"test-group-{uuid.uuid4().hex[:12]}"
+def group_id(admin: AdminClient) -> Iterator[str]:
+    """A consumer group no other test uses; deleted at the end of the test, with the internal
+    topics a processor run under it created (``changelog__<group>--...``)."""
+    group = f"test-group-{uuid.uuid4().hex[:12]}"
+    yield group
+    delete_group(admin, group)
+
+
+def delete_topics(admin: AdminClient, topics: list[str]) -> None:
+    """Delete ``topics`` (already gone: fine)."""
+    if not topics:
+        return
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        try:
+            future.result(timeout=60)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+
+
+def delete_group(admin: AdminClient, group: str) -> None:
+    """Delete consumer group ``group`` and the Quix internal topics named after it."""
+    internal = [name for name in admin.list_topics(timeout=30).topics
+                if name.startswith(("changelog__", "repartition__"))
+                and f"__{group}--" in name]
+    delete_topics(admin, internal)
+    for future in admin.delete_consumer_groups([group], request_timeout=30).values():
+        try:
+            future.result(timeout=60)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+                raise
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Delete what the processor harness created (fresh topics, groups, Quix internal topics)."""
+    import sys
+
+    harness = sys.modules.get("tests.reliability.processor_harness")
+    created = getattr(harness, "CREATED", None)
+    if created is None or created.bootstrap is None:
+        return
+    admin = AdminClient(KafkaClients.of(created.bootstrap).admin())
+    delete_topics(admin, sorted(created.topics))
+    for group in sorted(created.groups):
+        delete_group(admin, group)

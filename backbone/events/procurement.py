@@ -74,7 +74,9 @@ class LineChangeType(StrEnum):
 
 
 class OrderLineState(StrEnum):
-    """Fulfillment state of a purchase order line, derived from its quantities."""
+    """Fulfillment state of a purchase order line, derived from its quantities. NOT_ORDERED:
+    the line is on no purchase order seen; it exists only because another document named it.
+    """
 
     OPEN = "OPEN"
     ACKNOWLEDGED = "ACKNOWLEDGED"
@@ -89,6 +91,7 @@ class OrderLineState(StrEnum):
     INVOICED = "INVOICED"
     CLOSED = "CLOSED"
     CANCELLED = "CANCELLED"
+    NOT_ORDERED = "NOT_ORDERED"
     UNKNOWN = "UNKNOWN"
 
 
@@ -191,6 +194,12 @@ class OrderLineFlags(CanonicalRecord):
     ack_overdue: bool = False
     over_shipped: bool = False
     asn_receipt_mismatch: bool = False
+    unknown_order: bool = False
+    not_on_order: bool = False
+    shipped_after_cancellation: bool = False
+    received_after_cancellation: bool = False
+    over_received: bool = False
+    ambiguous_line: bool = False
 
 
 class OrderLineProgress(CanonicalRecord):

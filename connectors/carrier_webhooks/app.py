@@ -92,6 +92,9 @@ class WebhookSink(Protocol):
 
     def publish(self, event: ShipmentMilestone) -> Future[Delivery]: ...
 
+    def dead_letter(self, raw: RawWebhook, error: BaseException,
+                    archived: Archived) -> Future[None]: ...
+
     def reachable(self, timeout_s: float = 1.0) -> str | None: ...
 
 
@@ -299,9 +302,9 @@ class WebhookIntake:
         # Producing only queues the record (librdkafka sends it from its own threads), so it
         # runs here on the event loop: a hop through the thread pool per step cost more than
         # the step itself and, under a flood, left requests queued behind one another.
+        raw = RawWebhook(webhook_id, source, content_type, received_at, body)
         try:
-            archiving = self.sink.archive(RawWebhook(webhook_id, source, content_type,
-                                                     received_at, body))
+            archiving = self.sink.archive(raw)
         except PublishError as error:
             return _unavailable(webhook_id, error)
         # Parsing is pure: it runs while the archive record travels, and its outcome is only
@@ -322,10 +325,14 @@ class WebhookIntake:
         if isinstance(parsed, Exception):
             log.warning("webhook %s %s not parsed (archived at %s): %s", source, webhook_id,
                         where, parsed)
+            try:  # the sender will not resend a 400: the dead letter must be in Kafka first
+                await self._acknowledged([self.sink.dead_letter(raw, parsed, archived)])
+            except PublishError as error:
+                return _unavailable(webhook_id, error)
             return Reply.rejected(
                 400, Outcome.INVALID_PAYLOAD, str(parsed), archived=where,
-                note="the raw body is archived and can be re-parsed once fixed; nothing else "
-                     "was published")
+                note="the raw body is archived and dead-lettered, to be re-parsed by `backbone "
+                     "dlq replay` once the parser is fixed; nothing else was published")
         try:
             deliveries = await self._acknowledged(await self._publish(parsed.events))
         except EventTooLargeError as error:

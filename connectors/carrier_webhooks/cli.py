@@ -21,6 +21,7 @@ def carrier_webhooks(
     port: int = typer.Option(8088, "--port", help="TCP port to listen on."),
     archive_topic: str | None = typer.Option(None, "--archive-topic", hidden=True),
     milestone_topic: str | None = typer.Option(None, "--milestone-topic", hidden=True),
+    dead_letter_topic: str | None = typer.Option(None, "--dead-letter-topic", hidden=True),
 ) -> None:
     """POST /webhooks/<source> (easypost, aftership, shipengine, shippo, ups, fedex, usps), each
     verified with its provider's own scheme and secret (BACKBONE_WEBHOOK_SECRET_<SOURCE>;
@@ -35,6 +36,9 @@ def carrier_webhooks(
         topics = replace(topics, archive=replace(topics.archive, name=archive_topic))
     if milestone_topic:
         topics = replace(topics, milestones=replace(topics.milestones, name=milestone_topic))
+    if dead_letter_topic:
+        topics = replace(topics, dead_letters=replace(topics.dead_letters,
+                                                      name=dead_letter_topic))
     sink = IntakePublisher(endpoints(settings).kafka, serde(settings),
                            delivery_timeout_ms=settings.webhook_delivery_timeout_ms,
                            topics=topics)

@@ -22,6 +22,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from backbone.clients import KafkaClients
+from backbone.dead_letters import DeadLetter, Stage, format_time
 from backbone.errors import PublishError
 from backbone.events import ShipmentMilestone
 from backbone.serde import AvroSerde
@@ -30,6 +31,8 @@ from producers.publisher import Delivery, EventPublisher, producer_config
 
 ARCHIVE_TOPIC = "logistics.carrier-webhook.raw.v1"
 MILESTONE_TOPIC = "logistics.shipment-milestone.raw.v1"
+DEAD_LETTER_TOPIC = "carrier-webhooks.dlq.v1"
+OWNER = "carrier-webhooks"
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class IntakeTopics:
 
     archive: Topic = field(default_factory=lambda: topic(ARCHIVE_TOPIC))
     milestones: Topic = field(default_factory=lambda: topic(MILESTONE_TOPIC))
+    dead_letters: Topic = field(default_factory=lambda: topic(DEAD_LETTER_TOPIC))
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,19 @@ class RawWebhook:
             ("content-type", self.content_type.encode()),
             ("received-at", self.received_at.isoformat().encode()),
         ]
+
+
+    def dead_letter(self, error: BaseException, archived: Archived) -> DeadLetter:
+        """The dead-letter record of a body no parser could read: the webhook's id, source,
+        content type and receive time (what `backbone dlq replay` parses it with again) and
+        where the archive keeps it."""
+        return DeadLetter.from_error(
+            error, stage=Stage.WEBHOOK, owner=OWNER, step="parse",
+            business_key=self.webhook_id,
+            source={"webhook_source": self.source, "webhook_id": self.webhook_id,
+                    "content_type": self.content_type,
+                    "received_at": format_time(int(self.received_at.timestamp() * 1000)),
+                    "archive": f"{archived.topic}:{archived.partition}:{archived.offset}"})
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,30 @@ class IntakePublisher:
                                            message.offset()))
 
         self._produce(raw, on_delivery)
+        return future
+
+    def dead_letter(self, raw: RawWebhook, error: BaseException,
+                    archived: Archived) -> Future[None]:
+        """Queue ``raw``'s body as a dead letter (never blocks; PublishError when the local
+        queue is full)."""
+        future: Future[None] = Future()
+        name = self.topics.dead_letters.name
+
+        def on_delivery(failure: KafkaError | None, _message: Message) -> None:
+            if failure is not None:
+                future.set_exception(PublishError(
+                    f"Kafka did not take the dead letter of webhook {raw.webhook_id} on "
+                    f"{name}: {failure.str()}"))
+            else:
+                future.set_result(None)
+
+        try:
+            self._producer.produce(name, value=raw.body, key=raw.webhook_id,
+                                   headers=raw.dead_letter(error, archived).to_headers(),
+                                   on_delivery=on_delivery)
+        except BufferError:
+            raise PublishError(f"Kafka is not keeping up: webhook {raw.webhook_id}'s dead "
+                               "letter was not queued") from None
         return future
 
     def publish(self, event: ShipmentMilestone) -> Future[Delivery]:

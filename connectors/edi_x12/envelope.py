@@ -15,6 +15,9 @@ What is rejected, and what is only reported:
   partner's bookkeeping, the sets were individually sound.
 - A GS with other than its 8 elements is a group problem, and every set of that group is
   rejected: its version and control number cannot be read by position.
+- An interchange without any functional group is reported (scope "interchange"), and one
+  that only carries TA1 interchange acknowledgments says so: they answer our own outbound
+  interchanges, nothing is published and no 997/999 is due.
 - A fatal problem (not X12, truncated ISA, over-long segment, data after IEA that is not an
   ISA, file ending before IEA) ends the iteration with a result whose `rejection.fatal` is
   set; a set left open at that point travels with it. Sets delivered before stay delivered.
@@ -51,6 +54,8 @@ from connectors.edi_x12.reader import (
 DEFAULT_MAX_SET_SEGMENTS = 200_000
 
 _GS_ELEMENT_COUNT = 8
+# TA104 (element I17), interchange acknowledgment code.
+_TA1_CODES = {"A": "accepted", "E": "accepted with errors", "R": "rejected"}
 _ENVELOPE_TAGS = frozenset({"ST", "SE", "GS", "GE", "IEA"})
 _tag = itemgetter(0)  # Segment.tag, without the property
 # Tags a file's walk remembers as valid segment ids, so a set whose tags were all seen
@@ -177,19 +182,21 @@ def _set_problem(
             "the set's trailer belongs to another set or was mistyped",
         )
     declared = fields[1].strip() if len(fields) > 1 else ""
-    counted = len(segments)
-    if not is_digits(declared):
-        return (
-            trailer,
-            f"SE01 should be the number of segments, found {declared[:20]!r}",
-            "the partner's transaction set trailer is malformed",
-        )
-    if not same_number(declared, str(counted)):
-        return (
-            trailer,
-            f"SE01 says {_count(declared)} segments, counted {counted}",
-            "the partner's transaction set is truncated or miscounted",
-        )
+    counted = str(len(segments))
+    # Equal text is the usual case (and equal in number): one comparison per set.
+    if declared != counted:
+        if not is_digits(declared):
+            return (
+                trailer,
+                f"SE01 should be the number of segments, found {declared[:20]!r}",
+                "the partner's transaction set trailer is malformed",
+            )
+        if not same_number(declared, counted):
+            return (
+                trailer,
+                f"SE01 says {_count(declared)} segments, counted {counted}",
+                "the partner's transaction set is truncated or miscounted",
+            )
     if segment_ids is not None and segment_ids.issuperset(map(_tag, segments)):
         return None
     # Distinct tags first: a set has few, and this runs once per set of any size.
@@ -306,6 +313,7 @@ class _EnvelopeWalk:
         self._stray_reported = False
         self._segment_ids: set[str] = set()  # see _REMEMBERED_SEGMENT_IDS
         self._broken_group: str | None = None  # why the open group's sets are rejected
+        self._acknowledgments: list[Segment] = []  # TA1s of the open interchange
 
     @property
     def in_interchange(self) -> bool:
@@ -389,7 +397,8 @@ class _EnvelopeWalk:
         elif tag == "IEA":
             yield from self._close_interchange(segment)
         elif tag == "TA1" and self._group is None:
-            pass  # an interchange acknowledgment may sit between ISA and GS; not a set.
+            # An interchange acknowledgment may sit between ISA and GS; not a set.
+            self._acknowledgments.append(segment)
         else:
             yield from self._stray(segment)
             return
@@ -403,6 +412,7 @@ class _EnvelopeWalk:
                 yield self._missing_trailer("group", isa.header)
             yield self._missing_trailer("interchange", isa.header)
         self._interchange = isa
+        self._acknowledgments = []
         self._group = None
         self._groups_in_interchange = 0
         self._stray_reported = False
@@ -500,7 +510,29 @@ class _EnvelopeWalk:
             self._interchange, iea, self._groups_in_interchange, file=self._file
         ):
             yield TransactionSetResult(self._interchange, None, None, error)
+        if not self._groups_in_interchange:
+            yield self._empty_interchange(iea)
         self._interchange = None
+
+    def _empty_interchange(self, iea: Segment) -> TransactionSetResult:
+        """An interchange without a functional group: say what it was (usually a TA1)."""
+        assert self._interchange is not None
+        what = f"interchange {self._interchange.control_number} has no functional group"
+        if self._acknowledgments:
+            answers = "; ".join(
+                f"TA1 for our interchange {ta1.element(1).strip()!r}: "
+                f"{_TA1_CODES.get(ta1.element(4).strip(), repr(ta1.element(4).strip()))}"
+                f"{f', note {ta1.element(5).strip()}' if ta1.element(5).strip() else ''}"
+                for ta1 in self._acknowledgments[:5]
+            )
+            what += f": it only acknowledges interchanges we sent ({answers})"
+            hint = ("a TA1 answers our own outbound interchange; it carries no business "
+                    "document, so nothing was published and no 997/999 is due")
+        else:
+            hint = "nothing was published; ask the partner whether a group is missing"
+        self._acknowledgments = []
+        error = _error(self._file, "interchange", iea, what, hint, interchange=self._interchange)
+        return TransactionSetResult(self._interchange, None, None, error)
 
     def _missing_trailer(self, scope: Scope, interrupting: Segment) -> TransactionSetResult:
         assert self._interchange is not None

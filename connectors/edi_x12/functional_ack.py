@@ -1,4 +1,5 @@
-"""Writes the 997 (999 for version 005010) functional acknowledgment of one functional group.
+"""Writes the 997 (999 for version 005010) functional acknowledgment of one functional group,
+and the TA1 interchange acknowledgment a partner asks for with ISA14 = 1.
 
 Pure text building: the caller decides where the file goes and which control numbers to use.
 The reply swaps sender and receiver of the partner's ISA/GS and uses the partner's own
@@ -127,4 +128,51 @@ def functional_ack(
         e.join(("GE", "1", gcn)),
         e.join(("IEA", "1", icn)),
     ]
+    return "".join(segment + terminator + "\n" for segment in segments)
+
+
+# TA105 (element I18) interchange note codes for the trailer problems the envelope reports.
+TA1_NOTE_NO_ERROR = "000"
+TA1_NOTE_CONTROL_MISMATCH = "001"  # ISA13 and IEA02 do not match
+TA1_NOTE_GROUP_COUNT = "021"  # IEA01 does not count the groups
+
+
+def interchange_note_code(problem: str) -> str | None:
+    """The TA105 note code of an interchange-trailer problem, if it has one."""
+    if problem.startswith("IEA02"):
+        return TA1_NOTE_CONTROL_MISMATCH
+    if problem.startswith("IEA01"):
+        return TA1_NOTE_GROUP_COUNT
+    return None
+
+
+def interchange_ack(
+    interchange: Interchange,
+    *,
+    control_number: int,
+    now: datetime,
+    note_code: str = TA1_NOTE_NO_ERROR,
+) -> str:
+    """A TA1-only interchange answering `interchange` (sent when its ISA14 is 1).
+
+    TA104 is A when `note_code` is 000, else E: the envelope's own bookkeeping was wrong but
+    the sets inside were read and answered by their 997/999 (a file that cannot be read at
+    all is quarantined and answered by no acknowledgment).
+    """
+    d = interchange.delimiters
+    e = d.element
+    terminator = d.segment if d.segment.strip() else "~"
+    icn = f"{control_number:09d}"
+    isa = e.join((
+        "ISA", "00", " " * 10, "00", " " * 10,
+        interchange.receiver_qualifier, interchange.receiver_id.ljust(15),
+        interchange.sender_qualifier, interchange.sender_id.ljust(15),
+        now.strftime("%y%m%d"), now.strftime("%H%M"),
+        d.repetition if d.repetition is not None else "U", interchange.version,
+        icn, "0", interchange.usage_indicator or "P", d.component,
+    ))
+    status = "A" if note_code == TA1_NOTE_NO_ERROR else "E"
+    ta1 = e.join(("TA1", interchange.control_number, interchange.date, interchange.time,
+                  status, note_code))
+    segments = [isa, ta1, e.join(("IEA", "0", icn))]
     return "".join(segment + terminator + "\n" for segment in segments)

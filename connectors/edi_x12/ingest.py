@@ -11,7 +11,8 @@ For each file of the inbox (oldest first; hidden, `.tmp` and `.part` files are l
    `backbone.dlq.*`: reason, file, position, control numbers);
 4. wait for every delivery; only then record the interchanges in the ledger, write one
    997 (999 for 005010) per functional group (never for a group of 997/999s; AK9 notes the
-   group's trailer errors) to the outbound folder, and move the file to
+   group's trailer errors), and a TA1 per interchange whose ISA14 asks for one (E with the
+   TA105 note when its IEA was wrong) to the outbound folder, and move the file to
    `processed/` (with `<file>.report.txt` when something was rejected). A delivery failure
    moves it to `failed/` with `<file>.error.txt`; the ledger is untouched, so a retry
    (move it back to the inbox) publishes it again — at least once, never lost.
@@ -35,16 +36,20 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Message, Producer
 
 from backbone.clients import KafkaClients
-from backbone.errors import BackboneError, PublishError
+from backbone.dead_letters import DeadLetter, Stage, now_ms
+from backbone.errors import BackboneError, Category, PublishError
 from backbone.events import Event
 from backbone.headers import child_traceparent, new_traceparent
 from backbone.registry import RegistryAuthError
 from connectors.edi_x12.envelope import read_file
 from connectors.edi_x12.errors import EdiError
 from connectors.edi_x12.functional_ack import (
+    TA1_NOTE_NO_ERROR,
     SetVerdict,
     functional_ack,
     group_error_code,
+    interchange_ack,
+    interchange_note_code,
     needs_functional_ack,
     set_error_code,
 )
@@ -59,6 +64,7 @@ from connectors.edi_x12.model import (
 from producers.publisher import Delivery, EventPublisher, producer_config, wait_all
 
 DLQ_TOPIC = "edi-x12.dlq.v1"
+CONNECTOR = "edi-x12"
 _IGNORED_SUFFIXES = (".tmp", ".part")
 
 
@@ -80,9 +86,11 @@ class FileOutcome:
 class _Interchange:
     header: Interchange
     events: list[Event] = field(default_factory=list)
-    dead_letters: list[tuple[TransactionSet, EdiError]] = field(default_factory=list)
+    dead_letters: list[tuple[TransactionSet, EdiError, FunctionalGroup | None]] = field(
+        default_factory=list)
     groups: dict[str, tuple[FunctionalGroup, list[SetVerdict]]] = field(default_factory=dict)
     group_errors: dict[str, list[str]] = field(default_factory=dict)  # AK905 codes by GS06
+    ta1_note: str = TA1_NOTE_NO_ERROR  # TA105 of the interchange's trailer problem, if any
 
 
 class DeadLetters:
@@ -94,7 +102,7 @@ class DeadLetters:
         self._producer = producer or Producer(producer_config(kafka))
 
     def send(self, transaction_set: TransactionSet, interchange: Interchange,
-             error: EdiError) -> Future[None]:
+             error: EdiError, group: FunctionalGroup | None = None) -> Future[None]:
         future: Future[None] = Future()
 
         def on_delivery(failure: KafkaError | None, _: Message) -> None:
@@ -107,18 +115,7 @@ class DeadLetters:
 
         d = interchange.delimiters
         raw = "".join(d.element.join(s.fields) + d.segment for s in transaction_set.segments)
-        headers = [
-            ("backbone.dlq.category", b"SCHEMA_VALIDATION"),
-            ("backbone.dlq.stage", b"edi-x12"),
-            ("backbone.dlq.exception.message", str(error).encode()),
-            ("backbone.dlq.file", error.file.encode()),
-            ("backbone.dlq.segment", str(error.segment_index or "").encode()),
-            ("backbone.dlq.byte_offset", str(error.byte_offset or "").encode()),
-            ("backbone.dlq.interchange", interchange.control_number.encode()),
-            ("backbone.dlq.group", (error.group_control or "").encode()),
-            ("backbone.dlq.transaction_set",
-             f"{transaction_set.set_id} {transaction_set.control_number}".encode()),
-        ]
+        headers = edi_dead_letter(transaction_set, interchange, error, group).to_headers()
         key = interchange_key(interchange.sender_qualifier, interchange.sender_id,
                               interchange.control_number)
         while True:
@@ -137,6 +134,26 @@ class DeadLetters:
         if remaining:
             raise PublishError(f"{remaining} dead letters had no delivery report after "
                                f"{timeout_s:.0f}s; is the broker reachable?")
+
+
+def edi_dead_letter(transaction_set: TransactionSet, interchange: Interchange,
+                    error: EdiError, group: FunctionalGroup | None = None) -> DeadLetter:
+    """The dead-letter record of a rejected set: its place in the file, and the ISA and GS
+    segments (``source.isa`` / ``source.gs``) that `backbone dlq replay` wraps it in again."""
+    d = interchange.delimiters
+    source = {
+        "file": error.file, "segment": str(error.segment_index or ""),
+        "byte_offset": str(error.byte_offset or ""),
+        "interchange": interchange.control_number, "group": error.group_control or "",
+        "transaction_set": f"{transaction_set.set_id} {transaction_set.control_number}",
+        "isa": d.element.join(interchange.header.fields) + d.segment,
+    }
+    if group is not None:
+        source["gs"] = d.element.join(group.header.fields) + d.segment
+    return DeadLetter(stage=Stage.CONNECTOR.value, owner=CONNECTOR, message=str(error),
+                      category=Category.SCHEMA_VALIDATION.value, step=error.scope,
+                      first_failure_ms=(now := now_ms()), last_failure_ms=now,
+                      source={k: v for k, v in source.items() if v})
 
 
 class EdiInbox:
@@ -228,8 +245,8 @@ class EdiInbox:
             trace = new_traceparent()
             futures.extend(self.publisher.publish(event, traceparent=child_traceparent(trace))
                            for event in plan.events)
-            dlq_futures.extend(self.dead_letters.send(ts, plan.header, error)
-                               for ts, error in plan.dead_letters)
+            dlq_futures.extend(self.dead_letters.send(ts, plan.header, error, group)
+                               for ts, error, group in plan.dead_letters)
         self.publisher.flush(self.flush_timeout_s)
         self.dead_letters.flush(self.flush_timeout_s)
         outcome.published = len(wait_all(futures))
@@ -244,6 +261,8 @@ class EdiInbox:
                     errors = tuple(plan.group_errors.get(group.control_number, ()))
                     outcome.acknowledgements.append(self._write_ack(path.name, plan.header,
                                                                     group, verdicts, errors))
+            if plan.header.acknowledgment_requested == "1":  # ISA14: the partner wants a TA1
+                outcome.acknowledgements.append(self._write_ta1(path.name, plan))
         self.ledger.save()
         outcome.moved_to = self._move(path, self.processed)
         if problems:
@@ -268,6 +287,9 @@ class EdiInbox:
                     code = group_error_code(result.rejection.problem)
                     if group is not None and code is not None:
                         plan.group_errors.setdefault(group.control_number, []).append(code)
+                    note = interchange_note_code(result.rejection.problem)
+                    if note is not None and plan.ta1_note == TA1_NOTE_NO_ERROR:
+                        plan.ta1_note = note
                 continue
             error = result.rejection
             if error is None:
@@ -277,7 +299,7 @@ class EdiInbox:
                     error = failure.error
             if error is not None:
                 problems.append(str(error))
-                plan.dead_letters.append((ts, error))
+                plan.dead_letters.append((ts, error, group))
             if group is not None:
                 verdicts = plan.groups.setdefault(group.control_number, (group, []))[1]
                 verdicts.append(SetVerdict(ts.set_id, ts.control_number,
@@ -293,6 +315,15 @@ class EdiInbox:
         kind = "999" if group.version.startswith("005010") else "997"
         self.outbound.mkdir(parents=True, exist_ok=True)
         target = self.outbound / f"{Path(name).stem}.{group.control_number}.{number:09d}.{kind}"
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def _write_ta1(self, name: str, plan: _Interchange) -> Path:
+        number = self.ledger.next_control_number()
+        text = interchange_ack(plan.header, control_number=number, now=datetime.now(UTC),
+                               note_code=plan.ta1_note)
+        self.outbound.mkdir(parents=True, exist_ok=True)
+        target = self.outbound / f"{Path(name).stem}.{number:09d}.ta1"
         target.write_text(text, encoding="utf-8")
         return target
 

@@ -80,6 +80,6 @@ class ErpOutboxTask:
                 reason=f"{error}; fix the mapping or the ERP and insert a corrected row",
                 category=error.category, key=row.aggregateid, value=row.as_json(),
                 where={"outbox_id": row.id, "outbox_seq": str(row.seq),
-                       "database": self.table.location})
+                       "database": self.table.location, "instance": self.connector.instance})
             return SourceRecord(self.partition, offset, dead_letter=letter)
         return SourceRecord(self.partition, offset, event=event)

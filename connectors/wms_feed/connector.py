@@ -54,6 +54,7 @@ class _OpenFile:
     partition: dict[str, str] = field(default_factory=dict)
     unreadable: UnreadableFile | None = None  # then one item: the whole file as a dead letter
     content: bytes = b""  # kept only for an unreadable file
+    columns: str = ""  # a CSV file's header line: a dead letter's row is read under it again
 
     @property
     def size(self) -> int:
@@ -140,7 +141,11 @@ class WmsFeedTask:
             last_row = int(stored["row"]) if stored else 0
             # Resume strictly after the last delivered row (connectors/api.py).
             start = next((i for i, row in enumerate(rows) if row.row > last_row), len(rows))
-            self._file = _OpenFile(path, digest, rows, start, start, partition)
+            columns = ""
+            if path.suffix == ".csv":
+                columns = content.decode("utf-8-sig", errors="replace").partition("\n")[0]
+            self._file = _OpenFile(path, digest, rows, start, start, partition,
+                                   columns=columns.rstrip("\r"))
             return self._file
         return None
 
@@ -169,7 +174,8 @@ class WmsFeedTask:
         letter = DeadLetter(reason=reason, category=category, key=source_ref,
                             value=row.raw.encode(),
                             where={"file": current.path.name, "row": str(row.row),
-                                   "sha256": current.digest})
+                                   "sha256": current.digest, "instance": self.connector.instance,
+                                   **({"columns": current.columns} if current.columns else {})})
         return SourceRecord(current.partition, offset, dead_letter=letter)
 
     def _whole_file(self, current: _OpenFile, error: UnreadableFile) -> SourceRecord:

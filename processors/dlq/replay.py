@@ -25,21 +25,30 @@ the crashed run's start time and treats every record carrying that replay id as 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from backbone.errors import BackboneError, categorize
+from backbone import dead_letters as dl
+from backbone.errors import BackboneError, DecodeError, PublishError, categorize
 from backbone.headers import TRACEPARENT, child_traceparent
 from backbone.serde import AvroSerde
-from processors import dead_letters as dl
-from processors.api import ProcessorSpec, ProcessorTopics
+from backbone.settings import Settings
+from backbone.topics import Topic
+from connectors.replay import replayable, reread
+from processors.api import ProcessorSpec, ProcessorTopics, check
+from processors.dead_letters import RETRY_ATTEMPT_HEADER
 from processors.dlq.audit import Coordinates, Ledger
+from processors.dlq.dialects import DeadLetterMessage, read_dead_letter
 from processors.dlq.reading import read_topics
+from producers.publisher import Delivery, EventPublisher
 
 FOREIGN_PREFIXES = ("__connect.errors.", "kafka_dlt-", "x-original-", "x-exception-",
                     "__streams.errors.", "retry_topic-")
@@ -55,15 +64,15 @@ def checkpoint_group(processor: str) -> str:
     return f"backbone-dlq-replay-{processor}"
 
 
-def times_replayed(letter: dl.DeadLetter, ledger: Ledger) -> int:
-    return letter.replay_count + ledger.replayed[_where(letter)]
+def times_replayed(letter: DeadLetterMessage, ledger: Ledger) -> int:
+    return letter.record.replay_count + ledger.replayed[_where(letter)]
 
 
-def _where(letter: dl.DeadLetter) -> Coordinates:
+def _where(letter: DeadLetterMessage) -> Coordinates:
     return (letter.topic, letter.partition, letter.offset)
 
 
-def decide(letter: dl.DeadLetter, ledger: Ledger, max_replays: int, force: bool) -> Decision:
+def decide(letter: DeadLetterMessage, ledger: Ledger, max_replays: int, force: bool) -> Decision:
     if times_replayed(letter, ledger) >= max_replays:
         return Decision.PARKED
     if ledger.replayed[_where(letter)] and not force:
@@ -71,7 +80,7 @@ def decide(letter: dl.DeadLetter, ledger: Ledger, max_replays: int, force: bool)
     return Decision.REPLAY
 
 
-def replay_headers(letter: dl.DeadLetter, replay_id: str, replay_count: int) -> dl.Headers:
+def replay_headers(letter: DeadLetterMessage, replay_id: str, replay_count: int) -> dl.Headers:
     """Headers of the replayed copy of ``letter`` (see the module docstring, rule 4)."""
     kept = [
         (name, value if value is not None else b"")
@@ -81,18 +90,21 @@ def replay_headers(letter: dl.DeadLetter, replay_id: str, replay_count: int) -> 
     parent = next((v for n, v in reversed(letter.headers) if n == TRACEPARENT and v), None)
     kept.append((TRACEPARENT, child_traceparent(
         parent.decode("ascii", errors="replace") if parent else None).encode()))
+    record = letter.record
+    first_failure = record.first_failure_ms or record.last_failure_ms
     added = {
-        dl.ORIGINAL_TOPIC: letter.original_topic,
-        dl.ORIGINAL_PARTITION: _text(letter.original_partition),
-        dl.ORIGINAL_OFFSET: _text(letter.original_offset),
-        dl.ORIGINAL_TIMESTAMP: _text(letter.original_timestamp_ms),
-        dl.FIRST_FAILURE: _text(letter.first_failure_ms or letter.last_failure_ms),
-        dl.BUSINESS_KEY: letter.business_key,
-        dl.CORRELATION: letter.correlation_id,
+        dl.ORIGINAL_TOPIC: record.original_topic,
+        dl.ORIGINAL_PARTITION: _text(record.original_partition),
+        dl.ORIGINAL_OFFSET: _text(record.original_offset),
+        dl.ORIGINAL_TIMESTAMP: None if record.original_timestamp_ms is None
+        else dl.format_time(record.original_timestamp_ms),
+        dl.FIRST_FAILURE: None if first_failure is None else dl.format_time(first_failure),
+        dl.BUSINESS_KEY: record.business_key,
+        dl.CORRELATION: record.correlation_id,
         dl.REPLAY_ID: replay_id,
         dl.REPLAY_COUNT: str(replay_count),
         dl.REPLAY_OF: letter.coordinates,
-        dl.RETRY_ATTEMPT_HEADER: "0",
+        RETRY_ATTEMPT_HEADER: "0",
     }
     return kept + [(name, text.encode()) for name, text in added.items() if text is not None]
 
@@ -103,30 +115,49 @@ def _text(value: int | None) -> str | None:
 
 @dataclass(frozen=True)
 class Prediction:
-    letter: dl.DeadLetter
+    """What replaying one dead letter would do now; ``events`` are what a source-side dead
+    letter would publish (JSON as `backbone tail` prints it)."""
+
+    letter: DeadLetterMessage
     succeeds: bool
     reason: str = ""
+    events: tuple[dict[str, Any], ...] = ()
 
     @property
     def verdict(self) -> str:
-        return "would succeed" if self.succeeds else f"still fails: {self.reason}"
+        if not self.succeeds:
+            return f"still fails: {self.reason}"
+        return f"would publish {len(self.events)} event(s)" if self.events else "would succeed"
 
 
 def predict(
-    letters: Iterable[dl.DeadLetter], spec: ProcessorSpec, serde: AvroSerde,
-    topics: ProcessorTopics,
+    letters: Iterable[DeadLetterMessage], spec: ProcessorSpec | None, serde: AvroSerde,
+    topics: ProcessorTopics, settings: Settings,
 ) -> list[Prediction]:
-    """Run each dead letter through the processor's current check; nothing is produced."""
+    """Run each dead letter through its owner's current code; nothing is produced.
+
+    A processor's dead letter goes through ``spec``'s stateless check, with the settings
+    ``backbone process`` runs with; a connector's or webhook's is mapped again
+    (connectors/replay.py) and the events it yields are returned.
+    """
     result = []
     for letter in letters:
-        if not letter.original_topic:
-            result.append(Prediction(letter, False, "no original topic in its headers"))
-            continue
+        record = letter.record
         try:
-            spec.check(letter.original_topic, letter.value, serde, topics=topics)
+            if replayable(record):
+                events = reread(record, letter.value)
+                result.append(Prediction(letter, True, events=tuple(
+                    event.to_json_dict() for event in events)))
+                continue
+            if spec is None:
+                raise DecodeError(f"no processor owns {letter.topic}; name it")
+            if not record.original_topic:
+                result.append(Prediction(letter, False, "no original topic in its headers"))
+                continue
+            check(spec, record.original_topic, letter.value, serde, settings, topics=topics)
         except BackboneError as error:
             result.append(Prediction(letter, False, f"{categorize(error).value}: {error}"))
-        except Exception as error:  # the check is the processor's code; report, don't crash
+        except Exception as error:  # the check is the owner's code; report, don't crash
             result.append(Prediction(letter, False, f"UNEXPECTED: {type(error).__name__}: "
                                                     f"{dl.redact(str(error))}"))
         else:
@@ -171,13 +202,95 @@ class RateLimit:
         self._next = max(self._next, now) + self._interval
 
 
+class Destination(Protocol):
+    """Where replayed dead letters go: :class:`RetryTopic` or :class:`SourceRemap`."""
+
+    name: str  # for messages and the audit record
+
+    def send(self, letter: DeadLetterMessage, replay_id: str, replay_count: int,
+             done: Callable[[str | None], None]) -> None:
+        """Start sending ``letter``; call ``done(None)`` once Kafka has it, else
+        ``done(reason)``. Never raises for one letter."""
+
+    def pump(self, timeout_s: float) -> None:
+        """Serve delivery reports."""
+
+    def flush(self, timeout_s: float) -> None:
+        """Wait (bounded) for every outstanding delivery."""
+
+
+class RetryTopic:
+    """A processor's dead letters go back, bytes untouched, through its retry topic."""
+
+    def __init__(self, producer: Producer, topic: str) -> None:
+        self.producer, self.name = producer, topic
+
+    def send(self, letter: DeadLetterMessage, replay_id: str, replay_count: int,
+             done: Callable[[str | None], None]) -> None:
+        def on_delivery(error: object, _message: object) -> None:
+            done(None if error is None else str(error))
+
+        _produce(self.producer, self.name, letter,
+                 replay_headers(letter, replay_id, replay_count), on_delivery)
+        self.producer.poll(0)
+
+    def pump(self, timeout_s: float) -> None:
+        self.producer.poll(timeout_s)
+
+    def flush(self, timeout_s: float) -> None:
+        self.producer.flush(timeout_s)
+
+
+class SourceRemap:
+    """A connector's or webhook's dead letter is mapped again by the current code and what it
+    yields now is published (connectors/replay.py); ``routes`` override catalog topics."""
+
+    def __init__(self, publisher: EventPublisher, routes: Mapping[str, Topic] | None = None,
+                 name: str = "the events' catalog topics") -> None:
+        self.publisher, self.routes, self.name = publisher, dict(routes or {}), name
+
+    def send(self, letter: DeadLetterMessage, replay_id: str, replay_count: int,
+             done: Callable[[str | None], None]) -> None:
+        try:
+            events = reread(letter.record, letter.value)
+            futures = [self.publisher.publish(event, topic=self.routes.get(event.event_type),
+                                              traceparent=child_traceparent(
+                                                  letter.record.traceparent))
+                       for event in events]
+        except BackboneError as error:
+            done(f"still fails: {categorize(error).value}: {error}")
+            return
+        pending = [len(futures)]
+        failures: list[str] = []
+
+        def settled(future: Future[Delivery]) -> None:
+            error = future.exception(timeout=0)
+            if error is not None:
+                failures.append(str(error))
+            pending[0] -= 1
+            if not pending[0]:
+                done(failures[0] if failures else None)
+
+        if not futures:
+            done(None)
+        for future in futures:
+            future.add_done_callback(settled)
+
+    def pump(self, timeout_s: float) -> None:
+        self.publisher.poll(timeout_s)
+
+    def flush(self, timeout_s: float) -> None:
+        # the letters without a report are counted neither replayed nor failed
+        with contextlib.suppress(PublishError):
+            self.publisher.flush(timeout_s)
+
+
 def replay(
-    letters: Sequence[dl.DeadLetter],
+    letters: Sequence[DeadLetterMessage],
     *,
     ledger: Ledger,
-    producer: Producer,
+    destination: Destination,
     checkpoint: Consumer,
-    target_topic: str,
     max_replays: int,
     force: bool,
     rate: float,
@@ -186,7 +299,7 @@ def replay(
     advance: Callable[[], None] = lambda: None,
     commit_every_s: float = 0.2,
 ) -> ReplayOutcome:
-    """Produce the replayable ``letters`` to ``target_topic``; Ctrl-C ends it cleanly."""
+    """Send the replayable ``letters`` to ``destination``; Ctrl-C ends it cleanly."""
     outcome = ReplayOutcome(replay_id or f"replay-{uuid.uuid4().hex[:12]}")
     metadata = f"{outcome.replay_id};{started_ms}"
     acked: dict[tuple[str, int], int] = {}
@@ -200,15 +313,15 @@ def replay(
             ], asynchronous=asynchronous)
         last_commit[0] = time.monotonic()
 
-    def delivered(letter: dl.DeadLetter) -> Callable[[object, object], None]:
-        def on_delivery(error: object, _message: object) -> None:
-            if error is not None:
-                outcome.failed.append(f"{letter.coordinates}: {error}")
+    def delivered(letter: DeadLetterMessage) -> Callable[[str | None], None]:
+        def done(failure: str | None) -> None:
+            if failure is not None:
+                outcome.failed.append(f"{letter.coordinates}: {failure}")
                 return
             outcome.replayed.append(_where(letter))
             where = (letter.topic, letter.partition)
             acked[where] = max(acked.get(where, -1), letter.offset)
-        return on_delivery
+        return done
 
     limit = RateLimit(rate)
     try:
@@ -220,22 +333,21 @@ def replay(
                 outcome.already.append(_where(letter))
             else:
                 limit.wait()
-                headers = replay_headers(letter, outcome.replay_id,
-                                         times_replayed(letter, ledger) + 1)
-                _produce(producer, target_topic, letter, headers, delivered(letter))
-                producer.poll(0)
+                destination.send(letter, outcome.replay_id, times_replayed(letter, ledger) + 1,
+                                 delivered(letter))
+                destination.pump(0)
                 if time.monotonic() - last_commit[0] > commit_every_s:
                     commit(asynchronous=True)
             advance()
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
-        producer.flush(60)
+        destination.flush(60)
         commit(asynchronous=False)
     return outcome
 
 
-def _produce(producer: Producer, topic: str, letter: dl.DeadLetter, headers: dl.Headers,
+def _produce(producer: Producer, topic: str, letter: DeadLetterMessage, headers: dl.Headers,
              on_delivery: Callable[[object, object], None]) -> None:
     while True:
         try:
@@ -271,7 +383,7 @@ def crashed_run_replays(
     start = {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else 2**62 for tp in starts}
     found: list[Coordinates] = []
     for message in read_topics(checkpoint, [retry_topic], start):
-        letter = dl.read_dead_letter(message)
+        letter = read_dead_letter(message)
         headers = dict(letter.headers)
         replay_id = (headers.get(dl.REPLAY_ID) or b"").decode("utf-8", errors="replace")
         replay_of = (headers.get(dl.REPLAY_OF) or b"").decode("utf-8", errors="replace")

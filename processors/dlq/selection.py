@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backbone.errors import Category
-from processors.dead_letters import DeadLetter
+from processors.dlq.dialects import DeadLetterMessage
 
 
 class SelectionError(ValueError):
@@ -125,17 +125,29 @@ def parse_categories(values: Sequence[str]) -> frozenset[str]:
 class Selection:
     """The filters of one command; an empty selection matches every dead letter."""
 
-    processor: str | None = None
+    owner: str | None = None
     categories: frozenset[str] = frozenset()
     since_ms: int | None = None
     until_ms: int | None = None
     key_contains: str | None = None
     offsets: tuple[OffsetRange, ...] = ()
+    stage: str | None = None
+    error_contains: str | None = None
+    coordinates: frozenset[tuple[str, int, int]] = frozenset()  # picked one by one
 
-    def matches(self, letter: DeadLetter) -> bool:
-        if self.processor and letter.processor not in (None, self.processor):
+    def matches(self, letter: DeadLetterMessage) -> bool:
+        record = letter.record
+        if self.coordinates and (letter.topic, letter.partition,
+                                 letter.offset) not in self.coordinates:
             return False
-        if self.categories and (letter.category or "") not in self.categories:
+        if self.owner and record.owner not in ("?", self.owner):
+            return False
+        if self.stage and record.stage != self.stage:
+            return False
+        if self.categories and record.category not in self.categories:
+            return False
+        if self.error_contains and self.error_contains.lower() not in (
+                f"{record.message} {record.exception_class or ''}".lower()):
             return False
         failed_at = letter.failed_at_ms
         if self.since_ms is not None and (failed_at is None or failed_at < self.since_ms):
@@ -151,7 +163,10 @@ class Selection:
     def describe(self) -> dict[str, Any]:
         """The filters as given, for messages and the audit record."""
         return {
-            "processor": self.processor,
+            "owner": self.owner,
+            "stage": self.stage,
+            "error_contains": self.error_contains,
+            "coordinates": [f"{t}:{p}:{o}" for t, p, o in sorted(self.coordinates)] or None,
             "category": sorted(self.categories) or None,
             "since": _iso(self.since_ms),
             "until": _iso(self.until_ms),
@@ -164,11 +179,11 @@ class Selection:
         }
 
 
-def _key_contains(letter: DeadLetter, needle: str) -> bool:
+def _key_contains(letter: DeadLetterMessage, needle: str) -> bool:
     """Case-insensitive match in the Kafka key or the business key."""
     needle = needle.lower()
     key = (letter.key or b"").decode("utf-8", errors="replace").lower()
-    return needle in key or needle in (letter.business_key or "").lower()
+    return needle in key or needle in (letter.record.business_key or "").lower()
 
 
 def _iso(ms: int | None) -> str | None:
@@ -183,11 +198,12 @@ def iso(ms: int) -> str:
 
 @dataclass
 class Stats:
-    """Counts of dead letters by category, processor and hour of last failure."""
+    """Counts of dead letters by category, stage, owner, topic and hour of last failure."""
 
     total: int = 0
     by_category: Counter[str] = field(default_factory=Counter)
-    by_processor: Counter[str] = field(default_factory=Counter)
+    by_stage: Counter[str] = field(default_factory=Counter)
+    by_owner: Counter[str] = field(default_factory=Counter)
     by_hour: Counter[str] = field(default_factory=Counter)
     by_topic: Counter[str] = field(default_factory=Counter)
 
@@ -195,19 +211,41 @@ class Stats:
         return {
             "total": self.total,
             "by_category": dict(sorted(self.by_category.items())),
-            "by_processor": dict(sorted(self.by_processor.items())),
+            "by_stage": dict(sorted(self.by_stage.items())),
+            "by_owner": dict(sorted(self.by_owner.items())),
             "by_hour": dict(sorted(self.by_hour.items())),
             "by_topic": dict(sorted(self.by_topic.items())),
         }
 
 
-def stats(letters: Iterable[DeadLetter]) -> Stats:
+def stats(letters: Iterable[DeadLetterMessage]) -> Stats:
     result = Stats()
     for letter in letters:
         result.total += 1
-        result.by_category[letter.category or "?"] += 1
-        result.by_processor[letter.processor or "?"] += 1
+        result.by_category[letter.record.category] += 1
+        result.by_stage[letter.record.stage] += 1
+        result.by_owner[letter.record.owner] += 1
         result.by_topic[letter.topic] += 1
         failed_at = letter.failed_at_ms
         result.by_hour[iso(failed_at)[:13] + ":00Z" if failed_at is not None else "?"] += 1
     return result
+
+
+def selection_from(*, owner: str | None = None, categories: Sequence[str] = (),
+                   since: str | None = None, until: str | None = None,
+                   key_contains: str | None = None, offsets: str | None = None,
+                   stage: str | None = None, error_contains: str | None = None,
+                   coordinates: Iterable[tuple[str, int, int]] = (),
+                   now_ms: int) -> Selection:
+    """The filters as an operator typed them; SelectionError names one that cannot be read."""
+    return Selection(
+        owner=owner or None,
+        stage=stage or None,
+        error_contains=error_contains or None,
+        categories=parse_categories(categories),
+        since_ms=parse_time("--since", since, now_ms) if since else None,
+        until_ms=parse_time("--until", until, now_ms) if until else None,
+        key_contains=key_contains or None,
+        offsets=parse_offsets(offsets) if offsets else (),
+        coordinates=frozenset(coordinates),
+    )

@@ -16,6 +16,7 @@ from backbone.events import Event
 from backbone.events.inventory import GoodsReceipt
 from backbone.events.procurement import AdvanceShipNotice
 from backbone.serde import AvroSerde
+from backbone.settings import Settings
 from backbone.topics import Topic
 
 
@@ -30,7 +31,7 @@ def route(topic: str, event: Event) -> Sequence[str]:
     return [po_number] if po_number else []
 
 
-def check(topic: Topic, value: bytes | None, serde: AvroSerde) -> None:
+def check(topic: Topic, value: bytes | None, serde: AvroSerde, settings: Settings) -> None:
     """Dry check for ``dlq replay --dry-run``: decodes and validates the references."""
     event = serde.deserialize(topic, value)
     if isinstance(event, GoodsReceipt) and not event.po_number:

@@ -8,13 +8,21 @@ from typing import Any
 
 from backbone.events import Event
 from backbone.settings import Settings
-from processors.api import processor
-from processors.engine import ProcessorLogic
-from processors.order_fulfillment.logic import route
+from processors.order_fulfillment.logic import check, route
+from processors.order_fulfillment.metrics import ack_sla_metrics
 from processors.order_fulfillment.state import FulfillmentRules, apply
+from processors.spec import ProcessorSpec
+from processors.step import ProcessorLogic
 
-SPEC = processor("order-fulfillment")
+__all__ = ["SPEC", "check", "logic"]
+
 STATUS_TOPIC = "procurement.order-line-status.v1"
+SPEC = ProcessorSpec.named(
+    "order-fulfillment",
+    ("procurement.purchase-order.v1", "procurement.supplier-ack.v1", "procurement.asn.v1",
+     "inventory.receipt.v1", "finance.invoice.v1"),
+    (STATUS_TOPIC,),
+)
 
 
 def handle(rules: FulfillmentRules, key: str, topic: str, event: Event,
@@ -27,5 +35,9 @@ def rules_from(settings: Settings) -> FulfillmentRules:
     return FulfillmentRules(ack_sla=timedelta(hours=settings.order_ack_sla_hours))
 
 
-def logic(rules: FulfillmentRules) -> ProcessorLogic:
-    return ProcessorLogic(SPEC, partial(handle, rules), route)
+def logic(settings: Settings) -> ProcessorLogic:
+    return with_rules(rules_from(settings))
+
+
+def with_rules(rules: FulfillmentRules) -> ProcessorLogic:
+    return ProcessorLogic(SPEC, partial(handle, rules), route, ack_sla_metrics)

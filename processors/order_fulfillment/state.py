@@ -17,6 +17,11 @@ Flags: ``ack_overdue`` when no acknowledgement came within the SLA after the ord
 ``occurred_at``, judged by EVENT time (the latest event time seen for the PO, never the wall
 clock, so a replay gives the same answer); ``over_shipped`` when shipped > ordered;
 ``asn_receipt_mismatch`` when what receipts of an ASN count differs from what that ASN shipped.
+Exceptions (processors/order_fulfillment/README.md): ``unknown_order`` (no order seen for the
+PO), ``not_on_order`` (the order does not list the line), ``shipped_after_cancellation`` /
+``received_after_cancellation`` (quantities on a CANCELLED line), ``over_received``,
+``ambiguous_line`` (one document put two different items on one derived line key). A line no
+order listed is NOT_ORDERED, never OPEN or PARTIALLY_SHIPPED.
 
 Robust to real feeds: events are de-duplicated by ``event_id``; an ASN, a receipt or an invoice
 sent again REPLACES its earlier quantities (kept per asn_id / receipt_id / invoice_number); an
@@ -35,7 +40,7 @@ from typing import Any
 
 from backbone.errors import MissingReferenceError
 from backbone.events import Event
-from backbone.events.common import Correlation, Quantity, Source, SourceSystem
+from backbone.events.common import Correlation, ItemRef, Quantity, Source, SourceSystem
 from backbone.events.finance import Invoice
 from backbone.events.inventory import GoodsReceipt
 from backbone.events.procurement import (
@@ -155,6 +160,7 @@ def _order(state: dict[str, Any], event: PurchaseOrderChanged) -> None:
                 line["cancelled"] = True
     for po_line in event.lines:
         line = _line(state, po_line.line_number)
+        line["on_order"] = True
         if po_line.change_type is LineChangeType.DELETE:
             line["cancelled"] = True
             continue
@@ -191,19 +197,22 @@ def _acknowledgement(state: dict[str, Any], event: SupplierAcknowledgement) -> N
 
 def _ship_notice(state: dict[str, Any], event: AdvanceShipNotice, po_number: str) -> None:
     shipped: dict[str, str] = {}
+    derived = _Derived(state)
     for order in event.orders:
         if order.po_number != po_number:
             continue
         for item in order.items:
-            number = _match_line(state, item.line_ref, item.item.sku)
+            number = derived.match(item.line_ref, item.item.sku, item.item)
             shipped[number] = str(Decimal(shipped.get(number, "0")) + base(item.shipped_qty))
     state["asns"][event.asn_id] = shipped  # a resent ASN replaces its earlier quantities
 
 
 def _receipt(state: dict[str, Any], event: GoodsReceipt) -> None:
     received: dict[str, str] = {}
+    derived = _Derived(state)
     for receipt_line in event.lines:
-        number = _match_line(state, receipt_line.line_ref, receipt_line.item.sku or event.sku)
+        number = derived.match(receipt_line.line_ref, receipt_line.item.sku or event.sku,
+                               receipt_line.item)
         received[number] = str(Decimal(received.get(number, "0")) + base(receipt_line.received_qty))
     # one receipt document is one event per SKU: key by receipt and SKU
     state["receipts"][f"{event.receipt_id}|{event.sku}"] = {"asn": event.asn_id, **received}
@@ -211,8 +220,10 @@ def _receipt(state: dict[str, Any], event: GoodsReceipt) -> None:
 
 def _invoice(state: dict[str, Any], event: Invoice) -> None:
     invoiced: dict[str, str] = {}
+    derived = _Derived(state)
     for invoice_line in event.lines:
-        number = _match_line(state, invoice_line.line_number, invoice_line.item.sku)
+        number = derived.match(invoice_line.line_number, invoice_line.item.sku,
+                               invoice_line.item)
         invoiced[number] = str(Decimal(invoiced.get(number, "0"))
                                + base(invoice_line.invoiced_qty))
     state["invoices"][event.invoice_number] = invoiced  # a resent invoice replaces itself
@@ -230,8 +241,33 @@ def _match_line(state: dict[str, Any], line_ref: str | None, sku: str | None) ->
     return number
 
 
+class _Derived:
+    """Matches one document's items to lines, and flags a line ``ambiguous`` when two items
+    of the document land on it without naming it by their own line reference (matched by
+    SKU, or keyed ``sku:<sku>``): their quantities are added together, and nothing tells
+    whether they belong to one line or to several."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self._state = state
+        self._derived: set[str] = set()
+
+    def match(self, line_ref: str | None, sku: str | None, item: ItemRef) -> str:
+        number = _match_line(self._state, line_ref, sku)
+        if line_ref and line_ref == number:
+            return number
+        if number in self._derived:
+            self._state["lines"][number]["ambiguous"] = True
+        self._derived.add(number)
+        return number
+
+
 def _sum(parts: Any, number: str) -> Decimal:
     return sum((Decimal(lines[number]) for lines in parts if number in lines), _ZERO)
+
+
+def on_order(line: dict[str, Any]) -> bool:
+    """Whether an order listed the line (states stored before this was kept: ordered > 0)."""
+    return bool(line.get("on_order", Decimal(line["ordered"]) > 0))
 
 
 def line_state(line: dict[str, Any], ordered: Decimal, shipped: Decimal,
@@ -239,6 +275,8 @@ def line_state(line: dict[str, Any], ordered: Decimal, shipped: Decimal,
                invoiced: Decimal = _ZERO) -> OrderLineState:
     if po_cancelled or line["cancelled"] or line["rejected"]:
         return OrderLineState.CANCELLED
+    if not on_order(line):
+        return OrderLineState.NOT_ORDERED
     if invoiced >= ordered > 0 and received >= ordered:
         return OrderLineState.INVOICED
     if received > 0:
@@ -291,6 +329,7 @@ def status_of(state: dict[str, Any], event: Event,
         received = _sum(receipt_lines, number)
         invoiced = _sum(state["invoices"].values(), number)
         current = line_state(line, ordered, shipped, received, state["cancelled"], invoiced)
+        cancelled = current is OrderLineState.CANCELLED
         progress.append(OrderLineProgress(
             line_number=number, sku=line["sku"], uom=line["uom"], ordered_qty=ordered,
             acked_qty_by_status={s: Decimal(q) for s, q in sorted(line["acks"].items())},
@@ -300,6 +339,12 @@ def status_of(state: dict[str, Any], event: Event,
                              and current is not OrderLineState.CANCELLED),
                 over_shipped=ordered > 0 and shipped > ordered,
                 asn_receipt_mismatch=_mismatch(state, number),
+                unknown_order=state["ordered_at"] is None,
+                not_on_order=state["ordered_at"] is not None and not on_order(line),
+                shipped_after_cancellation=cancelled and shipped > 0,
+                received_after_cancellation=cancelled and received > 0,
+                over_received=ordered > 0 and received > ordered,
+                ambiguous_line=bool(line.get("ambiguous", False)),
             ),
         ))
     return OrderLineStatus(
@@ -316,9 +361,13 @@ def status_of(state: dict[str, Any], event: Event,
 
 
 def order_state(states: list[OrderLineState]) -> OrderLineState:
-    """The least advanced state of the lines still alive; CANCELLED when none is."""
-    alive = [state for state in states if state is not OrderLineState.CANCELLED]
+    """The least advanced state of the ordered lines still alive; CANCELLED when none is;
+    NOT_ORDERED when the only lines are ones no order listed (an unknown PO)."""
+    alive = [state for state in states
+             if state not in (OrderLineState.CANCELLED, OrderLineState.NOT_ORDERED)]
     if not alive:
+        if OrderLineState.NOT_ORDERED in states:
+            return OrderLineState.NOT_ORDERED
         return OrderLineState.CANCELLED if states else OrderLineState.OPEN
     return min(alive, key=lambda state: _PROGRESS_RANK.get(state, 0))
 

@@ -20,13 +20,14 @@ from backbone.events.logistics import ShipmentMilestone, ShipmentStatus
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from backbone.topics import Topic
-from processors.api import processor
-from processors.engine import ProcessorLogic
 from processors.shipment_status.mapping import StatusMappings, load_mappings
 from processors.shipment_status.state import ShipmentMemory, apply
+from processors.spec import ProcessorSpec
+from processors.step import ProcessorLogic
 
-SPEC = processor("shipment-status")
 STATUS_TOPIC = "logistics.shipment-status.v1"
+SPEC = ProcessorSpec.named("shipment-status", ("logistics.shipment-milestone.raw.v1",),
+                           (STATUS_TOPIC,))
 MAPPINGS_ENV = "BACKBONE_STATUS_MAPPINGS"
 
 
@@ -60,13 +61,19 @@ def handle(mappings: StatusMappings, key: str, topic: str, event: Event,
     return new_state, [(STATUS_TOPIC, outcome.status)]
 
 
-def logic(mappings: StatusMappings) -> ProcessorLogic:
+def logic(settings: Settings) -> ProcessorLogic:
+    """The processor with the shipped tables and the settings' overrides, read now."""
+    return with_mappings(current_mappings(settings))
+
+
+def with_mappings(mappings: StatusMappings) -> ProcessorLogic:
     return ProcessorLogic(SPEC, partial(handle, mappings))
 
 
-def check(topic: Topic, value: bytes | None, serde: AvroSerde) -> None:
+def check(topic: Topic, value: bytes | None, serde: AvroSerde, settings: Settings) -> None:
     """Stateless check for ``dlq replay --dry-run``: decodes and maps the code with the tables
-    and overrides as they are now; raises what the processor would dead-letter the record for."""
+    and the settings' overrides as they are now (as ``logic(settings)`` would); raises what the
+    processor would dead-letter the record for."""
     event = serde.deserialize(topic, value)
     assert isinstance(event, ShipmentMilestone)
-    current_mappings().resolve(event.raw_status)
+    current_mappings(settings).resolve(event.raw_status)

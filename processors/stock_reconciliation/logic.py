@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from backbone.events import Event
 from backbone.events.procurement import AdvanceShipNotice
 from backbone.serde import AvroSerde
+from backbone.settings import Settings
 from backbone.topics import Topic
 
 
@@ -34,6 +35,6 @@ def route(sites: Mapping[str, str], topic: str, event: Event) -> Sequence[str]:
     return [f"{event.sku}@{event.location}"]  # type: ignore[attr-defined]
 
 
-def check(topic: Topic, value: bytes | None, serde: AvroSerde) -> None:
+def check(topic: Topic, value: bytes | None, serde: AvroSerde, settings: Settings) -> None:
     """Dry check for ``dlq replay --dry-run``: the record decodes and validates."""
     serde.deserialize(topic, value)

@@ -1,24 +1,28 @@
 """``backbone sink iceberg`` (topics -> tables, exactly once; orphan clean-up) and
-``backbone query "SQL"`` (DuckDB over the tables)."""
+``backbone query "SQL"`` (DuckDB over the tables).
+
+pyiceberg, pyarrow and DuckDB are imported when one of these commands runs, not when the
+``backbone`` command loads its stages (they would add most of a second to every command).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from pyiceberg.catalog import Catalog
 
 from backbone.cli import context
 from backbone.cli.exits import fail
 from backbone.errors import BackboneError
 from backbone.settings import Settings, load_settings
 from backbone.topics import topic as catalog_topic
-from sinks.iceberg import maintenance, query as sql
-from sinks.iceberg.metrics import SinkMetrics
-from sinks.iceberg.schema import default_topics, sink_topics
-from sinks.iceberg.sink import IcebergSink, SinkOptions
-from sinks.iceberg.tables import catalog_location, open_catalog, table_summary
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
+    from sinks.iceberg.sink import SinkOptions
 
 app = typer.Typer(name="sink", add_completion=False, no_args_is_help=True,
                   help="Write canonical topics into stores analysts query.")
@@ -33,9 +37,10 @@ _WAREHOUSE = typer.Option(None, "--warehouse", metavar="PATH",
 
 @app.command("iceberg")
 def iceberg(
-    topics: str | None = typer.Option(
+    topics: list[str] | None = typer.Option(
         None, "--topics", metavar="T,...",
-        help="Catalog topics to write, comma-separated (default: every canonical topic)."),
+        help="Catalog topics to write, comma-separated or repeated (default: every canonical "
+             "topic)."),
     catalog: str | None = _CATALOG,
     warehouse: str | None = _WAREHOUSE,
     once: bool = typer.Option(False, "--once", help="Read every partition to its end, "
@@ -57,8 +62,12 @@ def iceberg(
         fail("--until-idle and --older-than take a number of seconds >= 0")
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    names = [name.strip() for name in topics.split(",") if name.strip()] if topics \
-        else default_topics()
+    from sinks.iceberg.metrics import SinkMetrics
+    from sinks.iceberg.schema import default_topics, sink_topics
+    from sinks.iceberg.sink import IcebergSink
+
+    names = [name.strip() for option in topics or () for name in option.split(",")
+             if name.strip()] or default_topics()
     try:
         chosen = sink_topics(names, settings.iceberg_topic_prefix)
     except ValueError as error:
@@ -75,6 +84,10 @@ def iceberg(
         summary = sink.run(once=once, until_idle_s=until_idle or None)
     except (ValueError, BackboneError) as error:
         fail(f"iceberg sink: {error}")
+    except Exception as error:  # registry, catalog or storage gone: say so; the trace is logged
+        logging.getLogger(__name__).exception("iceberg sink stopped")
+        fail(f"iceberg sink stopped: {type(error).__name__}: {error}; nothing uncommitted is "
+             "lost: a restart reads on from the offsets in the tables")
     written = ", ".join(f"{table} {rows}" for table, rows in sorted(summary.rows_by_table.items()))
     print(f"iceberg sink: {summary.rows} rows in {summary.commits} commits"
           f"{' (' + written + ')' if written else ''}; {summary.dead_letters} dead letters",
@@ -82,6 +95,8 @@ def iceberg(
 
 
 def _options(settings: Settings) -> SinkOptions:
+    from sinks.iceberg.sink import SinkOptions
+
     dead_letters = catalog_topic("iceberg-sink.dlq.v1").name
     prefix = settings.iceberg_topic_prefix
     return SinkOptions(
@@ -94,6 +109,8 @@ def _options(settings: Settings) -> SinkOptions:
 
 
 def _catalog(settings: Settings, catalog: str | None, warehouse: str | None) -> Catalog:
+    from sinks.iceberg.tables import catalog_location, open_catalog
+
     try:
         return open_catalog(settings, catalog, warehouse)
     except Exception as error:  # pyiceberg and SQLAlchemy raise many kinds; name the place
@@ -102,10 +119,13 @@ def _catalog(settings: Settings, catalog: str | None, warehouse: str | None) -> 
 
 
 def _clean(tables: Catalog, namespace: str, older_than: float, dry_run: bool) -> None:
+    from sinks.iceberg import maintenance
+
     for report in maintenance.remove_orphans(tables, namespace, older_than, dry_run):
         verb = "would remove" if dry_run else "removed"
-        print(f"{report.table}: {verb} {len(report.removed)} orphan files"
-              f"{f', kept {report.kept_young} younger than {older_than:g}s' if report.kept_young else ''}")
+        young = f", kept {report.kept_young} younger than {older_than:g}s" \
+            if report.kept_young else ""
+        print(f"{report.table}: {verb} {len(report.removed)} orphan files{young}")
         for path in report.removed:
             print(f"  {path}")
 
@@ -120,12 +140,15 @@ def query(
     warehouse: str | None = _WAREHOUSE,
 ) -> None:
     """Run SQL over the Iceberg tables with DuckDB (a table per topic, named by its entity)."""
+    from sinks.iceberg import query as sql
+    from sinks.iceberg.tables import table_names, table_summary
+
     settings = load_settings()
     lake = _catalog(settings, catalog, warehouse)
     namespace = settings.iceberg_namespace
     if tables:
-        for identifier in sorted(lake.list_tables(namespace)):
-            summary = table_summary(lake.load_table(identifier))
+        for name in table_names(lake, namespace):
+            summary = table_summary(lake.load_table((namespace, name)))
             print(f"{summary['table']}\t{summary['rows']} rows\t{summary['metadata']}")
         return
     if not statement.strip():
@@ -133,7 +156,10 @@ def query(
     try:
         columns, rows = sql.run(lake, namespace, statement)
     except Exception as error:  # DuckDB's parser/binder errors name the problem themselves
-        fail(f"query: {type(error).__name__}: {error}")
+        known = table_names(lake, namespace)
+        fail(f"query: {type(error).__name__}: {error}\ntables: {', '.join(known) or 'none yet'} "
+             "(and <table>_latest for the normalized streams); `backbone sink iceberg` fills "
+             "them")
     if json_lines:
         for line in sql.json_lines(columns, rows):
             print(line)

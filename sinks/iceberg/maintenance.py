@@ -15,6 +15,8 @@ from pyarrow import fs as pafs
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
+from sinks.iceberg.tables import table_names
+
 
 @dataclass
 class OrphanReport:
@@ -43,8 +45,8 @@ def remove_orphans(catalog: Catalog, namespace: str, older_than_s: float,
                    dry_run: bool = False) -> list[OrphanReport]:
     """Remove (or with ``dry_run`` list) the orphan files of every table in ``namespace``."""
     reports = []
-    for identifier in sorted(catalog.list_tables(namespace)):
-        table = catalog.load_table(identifier)
+    for name in table_names(catalog, namespace):
+        table = catalog.load_table((namespace, name))
         reports.append(_remove(table, older_than_s, dry_run))
     return reports
 

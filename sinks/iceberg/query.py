@@ -2,8 +2,8 @@
 
 DuckDB's own ``iceberg`` extension is downloaded at run time, which these machines cannot do;
 reading through pyiceberg needs nothing beyond the Python packages. Only the tables whose
-names appear in the SQL are scanned. Every table of a status topic (compacted: latest value per
-key) also gets a ``<table>_latest`` view, the newest row per Kafka key.
+names appear in the SQL are scanned. The tables of the four normalized streams (a current
+state per key) also get a ``<table>_latest`` view: the newest row per Kafka key.
 """
 
 from __future__ import annotations
@@ -19,12 +19,16 @@ from typing import Any
 import duckdb
 from pyiceberg.catalog import Catalog
 
-from backbone.topics import CATALOG
+from backbone.topics import CATALOG, PROCESSORS
 from sinks.iceberg.schema import table_name
+from sinks.iceberg.tables import table_names
 
-#: Tables whose topic is compacted (one current value per key): they get a ``_latest`` view.
-STATUS_TABLES = frozenset(table_name(entry.name) for entry in CATALOG
-                          if "compact" in entry.cleanup_policy and entry.record)
+#: The normalized streams (what the processors derive: a current state per key) get a
+#: ``_latest`` view.
+STATUS_TABLES = frozenset(
+    table_name(entry.name) for entry in CATALOG
+    if entry.record and entry.producers
+    and all(producer.replace("_", "-") in PROCESSORS for producer in entry.producers))
 
 LATEST_VIEW = """
 CREATE VIEW {table}_latest AS
@@ -37,7 +41,7 @@ def connect(catalog: Catalog, namespace: str, sql: str) -> duckdb.DuckDBPyConnec
     """An in-memory DuckDB with every table ``sql`` names registered (and its _latest view)."""
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")  # timestamps print as the tables hold them
-    for _, name in (tuple(identifier)[-2:] for identifier in catalog.list_tables(namespace)):
+    for name in table_names(catalog, namespace):
         if not re.search(rf"\b{re.escape(name)}(_latest)?\b", sql, re.IGNORECASE):
             continue
         arrow = catalog.load_table((namespace, name)).scan().to_arrow()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -53,7 +54,7 @@ class SinkTopic:
     name: str  # the topic read: the catalog's name, or <prefix>.<catalog name>
     table: str  # the table's name in the namespace
 
-    @property
+    @cached_property
     def source(self) -> Topic:
         """The catalog entry under the name actually read (its subject follows the name)."""
         return self.catalog if self.name == self.catalog.name else replace(self.catalog,

@@ -21,17 +21,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import fastavro
 import pyarrow as pa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, \
-    TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationError
 from pyiceberg.table import Table
 
 from backbone import schemas
@@ -46,9 +51,16 @@ from backbone.errors import (
 )
 from backbone.headers import CORRELATION_ID, TRACEPARENT
 from backbone.serde import AvroSerde
+from backbone.topics import Topic
 from sinks.iceberg import dead_letters
 from sinks.iceberg.metrics import SinkMetrics
-from sinks.iceberg.schema import SinkTopic, UnsupportedSchema, arrow_schema, decoding_schema
+from sinks.iceberg.schema import (
+    KAFKA_COLUMN_NAMES,
+    SinkTopic,
+    UnsupportedSchema,
+    arrow_schema,
+    decoding_schema,
+)
 from sinks.iceberg.tables import TableCommit, committed_offsets, ensure_table
 
 log = logging.getLogger(__name__)
@@ -78,7 +90,7 @@ class _Writer:
     """How to read records of one writer schema id, and the columns they carry."""
 
     columns: pa.Schema
-    decode: Callable[[bytes], tuple[dict[str, Any], int]]
+    decode: Callable[[bytes], tuple[Any, int]]
 
 
 @dataclass
@@ -112,21 +124,23 @@ class IcebergSink:
     def run(self, *, once: bool = False, until_idle_s: float | None = None) -> SinkSummary:
         """Run until stopped, until every partition is read to its end (``once``), or until
         ``until_idle_s`` seconds pass without a record."""
+        with self._stop_on_signals():
+            return self._run(once, until_idle_s)
+
+    def _run(self, once: bool, until_idle_s: float | None) -> SinkSummary:
         summary = SinkSummary()
         for topic in self.topics.values():
             table = ensure_table(self.catalog, self.options.namespace, topic,
                                  arrow_schema(schemas.load(topic.catalog.record or "")))
             self._tables[topic.name] = table
             self._positions[topic.name] = committed_offsets(table, topic.name)
-            self.serde.prepare(topic.source)
         consumer = Consumer(self.kafka.consumer(CONSUMER_GROUP, **{
             "enable.partition.eof": True,  # --once: know when each partition is read to its end
         }))
         self._consumer = consumer
         try:
             assigned = self._assign(consumer)
-            with self._stop_on_signals():
-                self._loop(consumer, assigned, once, until_idle_s, summary)
+            self._loop(consumer, assigned, once, until_idle_s, summary)
             self._flush(summary)
         finally:
             consumer.close()
@@ -195,8 +209,22 @@ class IcebergSink:
         rows, failed, writers = self._rows(topic, batch.messages)
         table = self._tables[topic.name]
         commit = TableCommit(table, writers)
-        arrow, more_failed = _to_arrow(rows, commit.columns)
-        failed += [(batch.messages[index], error) for index, error in more_failed]
+        columns = commit.columns
+        record_columns = pa.schema([column for column in columns
+                                    if column.name not in KAFKA_COLUMN_NAMES])
+        arrow, more_failed = _to_arrow(rows, record_columns)
+        for index, error in more_failed:
+            message = batch.messages[index]
+            failed.append((message, SchemaValidationError(
+                f"{message.topic()}[{message.partition()}]@{message.offset()}: does not fit "
+                f"the table's columns: {type(error).__name__}: {error}")))
+        dropped = {index for index, _ in more_failed}
+        written = [message for index, message in enumerate(batch.messages)
+                   if index not in dropped]
+        for name, values in kafka_columns(written).items():
+            column = columns.field(name)  # pyiceberg's Arrow: large_string for strings
+            arrow = arrow.append_column(column, values.cast(column.type))
+        arrow = arrow.select(columns.names)
         self._dead_letter(topic, failed)
         offsets = {**self._positions[topic.name], **batch.next_offsets}
         try:
@@ -236,9 +264,10 @@ class IcebergSink:
         failed: list[tuple[Message, BaseException]] = []
         writers: dict[int, pa.Schema] = {}
         kept: list[Message] = []
+        source = topic.source
         for message in messages:
             try:
-                schema_id, row = self._decode(topic, message)
+                schema_id, row = self._decode(topic, source, message)
             except BackboneError as error:
                 failed.append((message, error))
                 continue
@@ -251,9 +280,10 @@ class IcebergSink:
         messages[:] = kept  # indexes of rows and messages agree from here on
         return rows, failed, list(writers.values())
 
-    def _decode(self, topic: SinkTopic, message: Message) -> tuple[int, dict[str, Any]]:
+    def _decode(self, topic: SinkTopic, source: Topic,
+                message: Message) -> tuple[int, dict[str, Any]]:
         value = message.value()
-        schema_id = self.serde.writer_schema_id(topic.source, value)
+        schema_id = self.serde.writer_schema_id(source, value)
         writer = self._writer(topic, schema_id)
         if isinstance(writer, UnsupportedSchema):
             raise SchemaValidationError(f"{topic.name}: writer schema id {schema_id}: {writer}")
@@ -265,16 +295,8 @@ class IcebergSink:
         if end != len(value):
             raise DecodeError(f"{topic.name}[{message.partition()}]@{message.offset()}: "
                               f"{len(value) - end} trailing bytes after the Avro record")
-        headers = dict(message.headers() or ())
-        key = message.key()
-        stamp_type, stamp = message.timestamp()
-        row["kafka_topic"] = message.topic()
-        row["kafka_partition"] = message.partition()
-        row["kafka_offset"] = message.offset()
-        row["kafka_timestamp"] = datetime.fromtimestamp(stamp / 1000, UTC) if stamp_type else None
-        row["kafka_key"] = key.decode("utf-8", "replace") if key is not None else None
-        row["correlation_id"] = _text(headers.get(CORRELATION_ID))
-        row["traceparent"] = _text(headers.get(TRACEPARENT))
+        if not isinstance(row, dict):
+            raise DecodeError(f"{topic.name}: schema id {schema_id} does not describe a record")
         return schema_id, row
 
     def _writer(self, topic: SinkTopic, schema_id: int) -> _Writer | UnsupportedSchema:
@@ -282,9 +304,15 @@ class IcebergSink:
         if cached is None:
             avro = json.loads(self.serde.registry.schema(schema_id))
             try:
-                cached = _Writer(arrow_schema(avro), _decoder(decoding_schema(avro)))
+                columns = arrow_schema(avro)
+                # a writer schema Iceberg cannot evolve the table to (a new field together
+                # with a changed type) would fail every commit: its records are refused instead
+                TableCommit(self._tables[topic.name], [columns])
+                cached = _Writer(columns, _decoder(decoding_schema(avro)))
             except UnsupportedSchema as error:
                 cached = error
+            except ValidationError as error:
+                cached = UnsupportedSchema(f"the table {topic.table} cannot take it: {error}")
             self._writers[(topic.name, schema_id)] = cached
         return cached
 
@@ -339,17 +367,17 @@ class IcebergSink:
                 signal.signal(sig, handler)
 
 
-def _decoder(avro: Any) -> Callable[[bytes], tuple[dict[str, Any], int]]:
+def _decoder(avro: Any) -> Callable[[bytes], tuple[Any, int]]:
     parsed = fastavro.parse_schema(avro)
     try:
         codec = Codec(avro, parsed)
     except Unsupported:  # a writer schema outside the compiled subset: fastavro reads it
-        def read(data: bytes) -> tuple[dict[str, Any], int]:
+        def read(data: bytes) -> tuple[Any, int]:
             buffer = io.BytesIO(data)
             buffer.seek(_HEADER_SIZE)
             return fastavro.schemaless_reader(buffer, parsed, None), buffer.tell()
         return read
-    return lambda data: codec.decode(data, _HEADER_SIZE)  # type: ignore[no-any-return]
+    return lambda data: codec.decode(data, _HEADER_SIZE)
 
 
 def _to_arrow(rows: list[dict[str, Any]], columns: pa.Schema) -> tuple[
@@ -360,16 +388,43 @@ def _to_arrow(rows: list[dict[str, Any]], columns: pa.Schema) -> tuple[
         return pa.Table.from_pylist(rows, schema=columns), []
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         pass
-    kept, failed = [], []
+    kept: list[dict[str, Any]] = []
+    failed: list[tuple[int, BaseException]] = []
     for index, row in enumerate(rows):  # the batch has a bad row: find it, keep the rest
         try:
             pa.Table.from_pylist([row], schema=columns)
             kept.append(row)
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as error:
-            failed.append((index, SchemaValidationError(
-                f"{row.get('kafka_topic')}[{row.get('kafka_partition')}]@"
-                f"{row.get('kafka_offset')}: does not fit the table's columns: {error}")))
+            failed.append((index, error))
     return pa.Table.from_pylist(kept, schema=columns), failed
+
+
+def kafka_columns(messages: list[Message]) -> dict[str, pa.Array]:
+    """The Kafka coordinates and trace headers of ``messages``, one Arrow array per column
+    (built column-wise: a datetime object per record would cost more than the record)."""
+    stamps, correlations, traces = [], [], []
+    for message in messages:
+        stamp_type, stamp = message.timestamp()
+        stamps.append(stamp if stamp_type else None)
+        correlation = trace = None
+        for name, value in message.headers() or ():
+            if name == CORRELATION_ID:
+                correlation = _text(value)
+            elif name == TRACEPARENT:
+                trace = _text(value)
+        correlations.append(correlation)
+        traces.append(trace)
+    keys = [message.key() for message in messages]
+    return {
+        "kafka_topic": pa.array([message.topic() for message in messages], pa.string()),
+        "kafka_partition": pa.array([message.partition() for message in messages], pa.int32()),
+        "kafka_offset": pa.array([message.offset() for message in messages], pa.int64()),
+        "kafka_timestamp": pa.array(stamps, pa.timestamp("ms", tz="UTC")).cast(
+            pa.timestamp("us", tz="UTC")),
+        "kafka_key": pa.array([_text(key) for key in keys], pa.string()),
+        "correlation_id": pa.array(correlations, pa.string()),
+        "traceparent": pa.array(traces, pa.string()),
+    }
 
 
 def _text(value: bytes | None) -> str | None:

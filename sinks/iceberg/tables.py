@@ -8,10 +8,11 @@ Kafka's own convention of the next offset to read). On start the sink reads them
 newest snapshot that has them and seeks there; Kafka consumer groups are never used. A commit
 that fails leaves files no snapshot references (orphans, removed by :mod:`.maintenance`).
 
-Tables are created with ``commit.retry.num-retries=0``: pyiceberg would otherwise rebase our
-snapshot onto one another writer made meanwhile, and two sinks on one table would then both
-append the same records. With no retry, the second commit fails and that sink re-reads the
-offsets the table now holds.
+Each commit requires the table's main branch to still be at the snapshot its offsets were
+read from, and tables are created with ``commit.retry.num-retries=0``: pyiceberg would
+otherwise rebase our snapshot onto one another writer made meanwhile, and two sinks on one
+table would then both append the same records. So the second commit fails, and that sink
+re-reads the offsets the table now holds.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.update import AssertRefSnapshotId
 from pyiceberg.transforms import DayTransform
 
+from backbone.clients import remember_secrets
 from backbone.settings import Settings
 from sinks.iceberg.schema import PARTITION_SOURCE, SinkTopic
 
@@ -66,6 +70,9 @@ def open_catalog(settings: Settings, catalog: str | None = None,
             properties["token"] = settings.iceberg_catalog_token.get_secret_value()
         if settings.iceberg_catalog_credential is not None:
             properties["credential"] = settings.iceberg_catalog_credential.get_secret_value()
+        # hidden wherever text leaves the process (errors, dead letters, logs)
+        remember_secrets([properties.get("token"), properties.get("credential"),
+                          str(properties.get("credential", "")).partition(":")[2]])
         return RestCatalog("backbone", uri=uri, **properties)
     from pyiceberg.catalog.sql import SqlCatalog
 
@@ -99,6 +106,14 @@ def ensure_table(catalog: Catalog, namespace: str, topic: SinkTopic, columns: pa
     return catalog.load_table(identifier)
 
 
+def table_names(catalog: Catalog, namespace: str) -> list[str]:
+    """The tables in ``namespace``, sorted; none before the sink first ran."""
+    try:
+        return sorted(tuple(identifier)[-1] for identifier in catalog.list_tables(namespace))
+    except NoSuchNamespaceError:
+        return []
+
+
 def committed_offsets(table: Table, topic: str) -> dict[int, int]:
     """The next offset to read per partition of ``topic``, from the newest snapshot that has
     them (walking back past snapshots other tools made, such as compactions); {} for none."""
@@ -118,6 +133,12 @@ class TableCommit:
 
     def __init__(self, table: Table, writer_columns: Iterable[pa.Schema]) -> None:
         self._transaction = table.transaction()
+        # Fast appends carry no requirement, so the catalog would put ours on top of whatever
+        # another writer committed meanwhile: both would then hold the same records. Require
+        # the snapshot we read our offsets from (pyiceberg has no public call for this).
+        base = table.current_snapshot()
+        self._transaction._apply((), (AssertRefSnapshotId(
+            ref=MAIN_BRANCH, snapshot_id=base.snapshot_id if base is not None else None),))
         current = {field.name for field in table.schema().fields}
         for columns in writer_columns:
             # Avro evolution: a field the table lacks becomes a new (optional) column; the

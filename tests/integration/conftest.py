@@ -18,8 +18,14 @@ import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from backbone.kafka import consumer_config
+from backbone.serde import AvroSerde
 from backbone.stack import StackError
 from backbone.stack.postgres import LocalPostgres
+from connectors.erp_outbox import ErpOutboxConnector
+from connectors.offsets import KafkaOffsetStore
+from connectors.runner import SourceRunner, parse_routes
+from connectors.wms_feed.connector import WmsFeedConnector
+from producers import EventPublisher
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +114,18 @@ def consume(bootstrap_servers: str, topic: str, *, expect: int | None = None,
     finally:
         consumer.close()
     return records
+
+
+def run_connector_once(connector: WmsFeedConnector | ErpOutboxConnector, bootstrap: str,
+                   serde: AvroSerde, topic_factory: Callable[..., str]) -> None:
+    """One ``SourceRunner`` pass over ``connector`` (fresh offsets and event topics) that
+    must end in exactly one dead letter."""
+    store = KafkaOffsetStore(bootstrap, topic=topic_factory(config={"cleanup.policy":
+                                                                    "compact"}))
+    store.load()
+    routes = parse_routes([f"{kind}={topic_factory(1)}" for kind in (
+        "PurchaseOrderChanged", "InventorySnapshot", "InventoryMovement", "GoodsReceipt")])
+    with EventPublisher(bootstrap, serde) as publisher:
+        summary = SourceRunner(connector, publisher, store, kafka=bootstrap,
+                               routes=routes).run(once=True)
+    assert summary.dead_letters == 1

@@ -31,7 +31,11 @@ from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from backbone.topics import topic
 from connectors.carrier_webhooks import IntakePublisher, IntakeTopics, WebhookSecret, build_app
-from connectors.carrier_webhooks.publishing import ARCHIVE_TOPIC, MILESTONE_TOPIC
+from connectors.carrier_webhooks.publishing import (
+    ARCHIVE_TOPIC,
+    DEAD_LETTER_TOPIC,
+    MILESTONE_TOPIC,
+)
 from tests.conftest import TopicFactory
 
 pytestmark = pytest.mark.integration
@@ -137,7 +141,8 @@ def serde(registry_url: str) -> Iterator[AvroSerde]:
 def service(bootstrap_servers: str, serde: AvroSerde,
             topic_factory: TopicFactory) -> Iterator[Service]:
     topics = IntakeTopics(archive=replace(topic(ARCHIVE_TOPIC), name=topic_factory(3)),
-                          milestones=replace(topic(MILESTONE_TOPIC), name=topic_factory(3)))
+                          milestones=replace(topic(MILESTONE_TOPIC), name=topic_factory(3)),
+                          dead_letters=replace(topic(DEAD_LETTER_TOPIC), name=topic_factory(1)))
     sink = IntakePublisher(bootstrap_servers, serde, delivery_timeout_ms=5000, topics=topics)
     try:
         yield Service(build_app(sink, settings()), sink, topics, bootstrap_servers)

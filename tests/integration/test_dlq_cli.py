@@ -13,13 +13,15 @@ import pytest
 from confluent_kafka import Producer
 from typer.testing import CliRunner
 
+from backbone import dead_letters as dl
 from backbone.errors import DecodeError, UnknownCodeError
 from backbone.registry import SchemaRegistry
 from backbone.samples import sample_shipment_milestone
 from backbone.serde import AvroSerde
 from backbone.topics import topic as catalog_topic
-from processors import dead_letters as dl
+from processors.dead_letters import RETRY_ATTEMPT_HEADER, dead_letter_record
 from processors.dlq.cli import app
+from processors.dlq.dialects import DeadLetterMessage, read_dead_letter
 from processors.dlq.reading import read_topics, reader
 from tests.conftest import TopicFactory
 
@@ -51,10 +53,10 @@ class Rig:
     def audit_events(self) -> list[dict[str, Any]]:
         return [json.loads(letter.value or b"") for letter in self.read(self.audit)]
 
-    def read(self, topic: str) -> list[dl.DeadLetter]:
+    def read(self, topic: str) -> list[DeadLetterMessage]:
         consumer = reader(self.bootstrap)
         try:
-            return [dl.read_dead_letter(m) for m in read_topics(consumer, [topic])]
+            return [read_dead_letter(m) for m in read_topics(consumer, [topic])]
         finally:
             consumer.close()
 
@@ -71,7 +73,7 @@ def _dead_letter(error: BaseException, **fields: object) -> tuple[bytes | None, 
                      ("correlation_id", b"corr-" + str(fields["offset"]).encode())],
         )
         arguments.update(fields)
-        return dl.dead_letter_record(**arguments)  # type: ignore[arg-type]
+        return dead_letter_record(**arguments)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -104,7 +106,7 @@ def rig(bootstrap_servers: str, registry_url: str, topic_factory: TopicFactory,
                      headers=[(dl.REPLAY_COUNT, b"3"), (dl.REPLAY_ID, b"replay-old")]),
     ]
     mangled = [(dl.ORIGINAL_TOPIC, rig.raw.encode()), (dl.ORIGINAL_OFFSET, b"not-a-number"),
-               (dl.CATEGORY, b"\xff\xfe\xfd"), (dl.PROCESSOR, b"shipment-status"),
+               (dl.CATEGORY, b"\xff\xfe\xfd"), (dl.OWNER, b"shipment-status"),
                (dl.LAST_FAILURE, b"yesterday")]
     producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True})
     for key, value, headers in records:
@@ -191,7 +193,7 @@ def test_replay_once_then_skip_then_force_and_audit(rig: Rig) -> None:
     assert headers[dl.ORIGINAL_TOPIC].decode() == rig.raw
     assert headers[dl.ORIGINAL_OFFSET] == b"10"
     assert headers[dl.REPLAY_COUNT] == b"1"
-    assert headers[dl.RETRY_ATTEMPT_HEADER] == b"0"
+    assert headers[RETRY_ATTEMPT_HEADER] == b"0"
     assert headers["correlation_id"] == b"corr-10"
     assert dl.EXCEPTION_MESSAGE not in headers
     assert headers["traceparent"].startswith(b"00-" + b"a" * 32)  # same trace, new span

@@ -159,7 +159,9 @@ def test_ingest_publishes_acknowledges_moves_and_never_republishes(
     value, headers = dead[0]
     assert value.startswith(b"ST*214*001*") or value.startswith(b"ST*214*001~")
     assert "SE02 control number" in headers["backbone.dlq.exception.message"]
-    assert headers["backbone.dlq.file"] == "x12-types__test_214__parse_214_2.edi"
+    assert headers["backbone.dlq.source.file"] == "x12-types__test_214__parse_214_2.edi"
+    assert (headers["backbone.dlq.stage"], headers["backbone.dlq.owner"]) == (
+        "connector", "edi-x12")
 
 
 def _dead_letters(bootstrap: str, name: str, group: str) -> list[tuple[bytes, dict[str, str]]]:
@@ -199,3 +201,32 @@ def test_undelivered_events_send_the_file_to_failed_and_leave_the_ledger_alone(
     assert "events not delivered" in report and "move the file back to the inbox" in report
     assert not (tmp_path / "state" / "edi-interchanges.json").exists()
     assert not (tmp_path / "outbound").exists()
+
+
+def test_acknowledgments_are_not_acknowledged_and_group_errors_reach_ak9(
+    tmp_path: Path, bootstrap_servers: str, serde: AvroSerde, topic_factory: TopicFactory,
+) -> None:
+    """A partner's 997 (GS01 FA) gets no 997 back; a group whose GE01 miscounts its sets
+    (EdiEngine WrongGroupsAndTranCount: GE*2 for one 940) gets AK9*E with code 5; a partner
+    asking for a TA1 (ISA14 1) whose IEA02 is wrong gets TA1 E 001."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("staedi__simple997.edi", "EdiEngine__WrongGroupsAndTranCount.edi",
+                 "EdiEngine__ControlNumbersMismatch.edi"):
+        data = with_control_number((CORPUS_DIR / name).read_bytes(),
+                                   f"{random.randrange(10**8, 10**9)}")
+        (inbox / name).write_bytes(data)
+    # The mismatch file's partner asks for a TA1 (ISA14 1); its IEA02 does not match ISA13.
+    mismatch = inbox / "EdiEngine__ControlNumbersMismatch.edi"
+    data = mismatch.read_bytes().replace(b"*0*P*>", b"*1*P*>", 1)
+    mismatch.write_bytes(re.sub(rb"IEA\*1\*\d+", b"IEA*1*000000001", data))
+    with EventPublisher(bootstrap_servers, serde) as publisher:
+        outcomes = {o.file: o for o in EdiInbox(
+            inbox, publisher, DeadLetters(bootstrap_servers, topic_factory()),
+            log=lambda _: None).run_once()}
+    assert outcomes["staedi__simple997.edi"].acknowledgements == []
+    (ack,) = outcomes["EdiEngine__WrongGroupsAndTranCount.edi"].acknowledgements
+    assert "AK9*E*1*1*1*5~" in ack.read_text()
+    acks = outcomes["EdiEngine__ControlNumbersMismatch.edi"].acknowledgements
+    (ta1,) = [p for p in acks if p.suffix == ".ta1"]
+    assert "*E*001~" in ta1.read_text().splitlines()[1]

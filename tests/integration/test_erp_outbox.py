@@ -195,7 +195,7 @@ def test_sample_rows_on_sqlite_publish_and_the_unmapped_row_is_a_dead_letter(
     letters = consume(bootstrap_servers, connect_topics.dead_letters, expect=1)
     assert len(letters) == 1
     letter_headers = headers.as_dict(letters[0].headers())
-    assert letter_headers["backbone.dlq.outbox_id"] == "0b5e1f0a-6a43-4c1e-9d7e-1a2b3c4d5e13"
+    assert letter_headers["backbone.dlq.source.outbox_id"] == "0b5e1f0a-6a43-4c1e-9d7e-1a2b3c4d5e13"
     assert "unknown aggregatetype 'Invoice'" in letter_headers["backbone.dlq.exception.message"]
     assert letter_headers["backbone.dlq.category"] == "UNKNOWN_CODE"
     assert json.loads(letters[0].value())["type"] == "InvoiceIssued"

@@ -1,7 +1,8 @@
 """The operator story on the real stack (issue 8, item 4), on fresh topics.
 
 An unmapped carrier code lands in the dead-letter topic; the operator writes a mapping override
-file; the dry-run predicts success; replay; the normalized status appears exactly once, also
+file and names it in backbone.env (read by `backbone process` and `backbone dlq` alike); the
+dry-run predicts success; replay; the normalized status appears exactly once, also
 when the replay is run twice; the audit topic has the record.
 """
 
@@ -15,6 +16,8 @@ from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from backbone.samples import sample_shipment_milestone
+from backbone.settings import load_settings
+from processors.api import package
 from processors.dlq.cli import app as dlq
 from processors.shipment_status import processor as shipment_status
 from tests.conftest import TopicFactory
@@ -41,6 +44,8 @@ def test_unmapped_code_fixed_by_override_and_replayed_exactly_once(
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers)
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", registry_url)
     monkeypatch.delenv(shipment_status.MAPPINGS_ENV, raising=False)
+    config = tmp_path / "backbone.env"  # written once the operator has an override
+    monkeypatch.setenv("BACKBONE_CONFIG", str(config))
     topics = fresh_topics(admin, shipment_status.SPEC)
     prefix = topics.name(RAW)[: -len(RAW) - 1]
     audit_topic = topic_factory(1)
@@ -53,7 +58,8 @@ def test_unmapped_code_fixed_by_override_and_replayed_exactly_once(
     engine = options(bootstrap_servers, topics, tmp_path / "state", group="story-processor")
 
     def run_processor() -> None:
-        run_until_idle(shipment_status.logic(shipment_status.current_mappings()), serde, engine)
+        # what `backbone process` runs: the processor bound to the settings of the moment
+        run_until_idle(package("shipment-status").logic(load_settings()), serde, engine)
 
     run_processor()
     letters = read_committed(bootstrap_servers, topics.name("shipment-status.dlq.v1"), expect=1)
@@ -74,7 +80,7 @@ def test_unmapped_code_fixed_by_override_and_replayed_exactly_once(
 
     override = tmp_path / "overrides.yaml"
     override.write_text('UPS:\n  "ZZ-NEW-CODE": DELIVERED\n')
-    monkeypatch.setenv(shipment_status.MAPPINGS_ENV, str(override))
+    config.write_text(f"BACKBONE_STATUS_MAPPINGS={override}\n")
     after = json.loads(cli("replay", "--dry-run", "--json"))
     assert after["succeeds"] and after["verdict"] == "would succeed"
     assert read_committed(bootstrap_servers, topics.name("shipment-status.retry.v1"),

@@ -154,7 +154,7 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
     # a serde of its own: the processor learns schema ids only from what it reads
     processor_serde = serde_for(registry_url)
     try:
-        run_until_idle(shipment_status.logic(shipment_status.current_mappings()),
+        run_until_idle(shipment_status.with_mappings(shipment_status.current_mappings()),
                        processor_serde, options(bootstrap_servers, topics, tmp_path, group=group))
     finally:
         processor_serde.registry.close()
@@ -170,7 +170,8 @@ def test_each_poison_pill_is_a_dead_letter_once_and_the_partition_keeps_flowing(
         assert headers["backbone.dlq.original.topic"].decode() == raw.name
         assert headers["backbone.dlq.original.partition"] == b"0"
         assert int(headers["backbone.dlq.original.offset"]) == offsets[pill.key]
-        assert headers["backbone.dlq.stage"] == b"decode"
+        assert (headers["backbone.dlq.stage"], headers["backbone.dlq.step"]) == (
+            b"processor", b"decode")
         assert pill.message_hint in headers["backbone.dlq.exception.message"].decode(), pill.key
 
     statuses = decoded(serde, topics, STATUS, read_committed(

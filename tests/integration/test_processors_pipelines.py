@@ -60,7 +60,7 @@ def test_shipment_status_outputs_statuses_and_dead_letters_poison_and_unknown_co
     produce_raw(bootstrap_servers, topics.name(RAW), "UPSN:POISON", b"\x00garbage")
     produce_events(bootstrap_servers, serde, topics, RAW, [unknown])
 
-    run_until_idle(shipment_status.logic(shipment_status.current_mappings()), serde,
+    run_until_idle(shipment_status.with_mappings(shipment_status.current_mappings()), serde,
                    options(bootstrap_servers, topics, tmp_path))
 
     statuses = decoded_as(
@@ -90,7 +90,7 @@ def test_order_fulfillment_joins_receipts_keyed_by_sku_to_their_po(
     produce_events(bootstrap_servers, serde, topics, "procurement.purchase-order.v1", [order])
     produce_events(bootstrap_servers, serde, topics, "inventory.receipt.v1", [receipt, orphan])
 
-    run_until_idle(order_fulfillment.logic(FulfillmentRules(timedelta(hours=48))), serde,
+    run_until_idle(order_fulfillment.with_rules(FulfillmentRules(timedelta(hours=48))), serde,
                    options(bootstrap_servers, topics, tmp_path))
 
     out = decoded_as(
@@ -120,8 +120,8 @@ def test_stock_reconciliation_opens_and_clears_a_break(
     produce_events(bootstrap_servers, serde, topics, "inventory.snapshot.v1", [wms, erp])
     produce_events(bootstrap_servers, serde, topics, "inventory.movement.v1", [found, found])
 
-    run_until_idle(stock_reconciliation.logic(ReconciliationRules(tolerance=Decimal(1))), serde,
-                   options(bootstrap_servers, topics, tmp_path))
+    run_until_idle(stock_reconciliation.with_rules(ReconciliationRules(tolerance=Decimal(1))),
+                   serde, options(bootstrap_servers, topics, tmp_path))
 
     breaks = decoded_as(
         InventoryDiscrepancy, serde, topics, "inventory.discrepancy.v1", read_committed(

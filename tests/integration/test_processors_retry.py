@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from backbone.dead_letters import parse_time
 from backbone.errors import TransientError
 from backbone.events import Event
 from backbone.samples import sample_shipment_milestone
 from backbone.serde import AvroSerde
 from processors.dead_letters import RETRY_ATTEMPT_HEADER, RETRY_NOT_BEFORE_HEADER
-from processors.engine import ProcessorLogic
 from processors.shipment_status import processor as shipment_status
+from processors.step import ProcessorLogic
 from tests.reliability.processor_harness import (
     fresh_topics,
     options,
@@ -79,8 +80,8 @@ def test_a_transient_failure_is_retried_after_its_back_off_while_later_records_f
     assert [r.headers[RETRY_ATTEMPT_HEADER] for r in first_tries] == [b"1", b"2"]
     assert all(r.value == first_tries[0].value for r in first_tries)  # original bytes
     assert first_tries[0].headers["backbone.dlq.original.topic"] == topics.name(RAW).encode()
-    waits = [int(r.headers[RETRY_NOT_BEFORE_HEADER]) - int(
-        r.headers["backbone.dlq.first.failure"]) for r in first_tries]
+    waits = [int(r.headers[RETRY_NOT_BEFORE_HEADER]) - parse_time(
+        r.headers["backbone.dlq.first.failure"].decode()) for r in first_tries]
     assert waits[0] == 200 and waits[1] >= 400  # the schedule, jitter off
     assert lookup.calls == {flaky_key: 3, steady_key: 1}
     assert read_committed(bootstrap_servers, topics.name(shipment_status.SPEC.dlq_topic),

@@ -56,7 +56,7 @@ def test_status_and_dead_letter_carry_the_milestones_trace(
     with EventPublisher(bootstrap_servers, serde) as publisher:
         publisher.publish_batch([good, unknown], topic=raw, traceparent=parent)
 
-    run_until_idle(shipment_status.logic(shipment_status.current_mappings()), serde,
+    run_until_idle(shipment_status.with_mappings(shipment_status.current_mappings()), serde,
                    options(bootstrap_servers, topics, tmp_path))
 
     [status] = read_committed(bootstrap_servers,

@@ -118,11 +118,12 @@ def test_bad_files_never_halt_the_feed(
     whole = letters["a-huge-field.csv row 3"]
     whole_headers = headers.as_dict(whole.headers())
     assert "field larger than field limit" in whole_headers["backbone.dlq.exception.message"]
-    assert whole_headers["backbone.dlq.whole_file"] == "true"
+    assert whole_headers["backbone.dlq.source.whole_file"] == "true"
     # the whole file, cut to what one Kafka record takes, and how to check it is that file
-    assert whole_headers["backbone.dlq.value_truncated"] == "true"
-    assert whole_headers["backbone.dlq.value_bytes"] == str(len(huge_field))
-    assert whole_headers["backbone.dlq.value_sha256"] == hashlib.sha256(huge_field).hexdigest()
+    assert whole_headers["backbone.dlq.source.value_truncated"] == "true"
+    assert whole_headers["backbone.dlq.source.value_bytes"] == str(len(huge_field))
+    assert whole_headers["backbone.dlq.source.value_sha256"] == \
+        hashlib.sha256(huge_field).hexdigest()
     assert huge_field.startswith(whole.value()) and len(whole.value()) == 900_000
     assert (inbox / "failed" / "a-huge-field.csv").read_bytes() == huge_field
     too_large = headers.as_dict(letters["InventorySnapshot wms"].headers())

@@ -10,7 +10,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,8 +21,9 @@ from backbone.events import Event
 from backbone.registry import SchemaRegistry
 from backbone.serde import AvroSerde
 from processors.api import ProcessorSpec, ProcessorTopics
-from processors.engine import EngineOptions, ProcessorLogic, build_application, run
+from processors.engine import EngineOptions, build_application, run
 from processors.retry import RetryPolicy
+from processors.step import ProcessorLogic
 
 E = TypeVar("E", bound=Event)
 
@@ -38,8 +39,20 @@ class Record:
 
 
 def fresh_prefix() -> str:
-    # short: Quix names repartition/changelog topics after every input topic (max 249 chars)
     return f"t{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Created:
+    """Topics and consumer groups the harness made this session; tests/conftest.py deletes
+    them (and the Quix internal topics named after the groups) when the session ends."""
+
+    bootstrap: str | None = None
+    topics: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+
+
+CREATED = Created()
 
 
 def fresh_topics(admin: AdminClient, spec: ProcessorSpec, partitions: int = 1,
@@ -51,6 +64,7 @@ def fresh_topics(admin: AdminClient, spec: ProcessorSpec, partitions: int = 1,
                                    for name in names])
     for future in futures.values():
         future.result(timeout=30)
+    CREATED.topics.update(names)
     return topics
 
 
@@ -123,9 +137,12 @@ def decoded_as(model: type[E], serde: AvroSerde, topics: ProcessorTopics, catalo
 
 def options(bootstrap: str, topics: ProcessorTopics, state_dir: Path,
             group: str | None = None, **overrides: object) -> EngineOptions:
+    group = group or f"g{uuid.uuid4().hex[:8]}"
+    CREATED.bootstrap = bootstrap
+    CREATED.groups.add(group)
     return EngineOptions(
         kafka=bootstrap,
-        consumer_group=group or f"g{uuid.uuid4().hex[:8]}",
+        consumer_group=group,
         state_dir=state_dir, commit_interval_s=0.5, topics=topics,
         retry_policy=RetryPolicy(max_attempts=3, initial_delay_ms=200, max_delay_ms=1_000,
                                  jitter=0.0),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from backbone.samples import sample_inventory_position, sample_order_line_status
-from sinks.iceberg.maintenance import referenced_files
+from sinks.iceberg.maintenance import referenced_files, remove_orphans
 from tests.reliability.iceberg_harness import (
     backbone,
     fresh_prefix,
@@ -55,8 +57,6 @@ def test_kill_between_files_and_commit_loses_nothing_and_duplicates_nothing(
     env = sink_env(bootstrap_servers, registry_url, state, prefix)
 
     # 1. the sink writes its first commit's files, then waits at the hook; we SIGKILL it there
-    import subprocess
-    import sys
     child = subprocess.Popen(
         [sys.executable, "-m", "backbone", "sink", "iceberg", "--topics", TOPICS, "--once"],
         env={**env, "BACKBONE_ICEBERG_PAUSE_BEFORE_COMMIT": str(marker)},
@@ -99,8 +99,9 @@ def test_kill_between_files_and_commit_loses_nothing_and_duplicates_nothing(
     orphans = {name for name in written if name not in referenced_files(table)
                and "/order_line_status/" in name}
     assert orphans, "the killed commit left no orphan files"
-    young = backbone(env, "sink", "iceberg", "--clean-orphans")  # default: older than 1 h
-    assert young.returncode == 0 and all(Path(name).exists() for name in orphans), young.stdout
+    young = remove_orphans(lake, "backbone", older_than_s=3600)  # the default: 1 h
+    assert not any(report.removed for report in young)
+    assert all(Path(name).exists() for name in orphans)
     cleaned = backbone(env, "sink", "iceberg", "--clean-orphans", "--older-than", "0")
     assert cleaned.returncode == 0, cleaned.stderr
     assert not any(Path(name).exists() for name in orphans)

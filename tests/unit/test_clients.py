@@ -21,9 +21,9 @@ from backbone.clients import (
     read_client_properties,
     registry_auth,
 )
+from backbone.dead_letters import redact
 from backbone.logs import JsonFormatter
 from backbone.settings import Settings
-from processors.dead_letters import redact
 
 REPO = Path(__file__).resolve().parents[2]
 CANARY = "canary-7f3e1c9b"
@@ -184,7 +184,7 @@ def test_configured_secrets_never_print(tmp_path: Path) -> None:
 
 # --- the walk ---------------------------------------------------------------------------------
 
-_STAGES = ("backbone", "connectors", "processors", "producers", "demo", "bench")
+_STAGES = ("backbone", "connectors", "processors", "producers", "sinks", "demo", "bench")
 # (confluent-kafka's SchemaRegistryClient appears only in bench/, as the baseline measured)
 _CLIENTS = {"Producer", "Consumer", "AdminClient", "SerializingProducer",
             "DeserializingConsumer"}

@@ -19,10 +19,15 @@ SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
 def _exported() -> set[str]:
     """Every metric family name some backbone process registers."""
     from connectors.carrier_webhooks.app import WebhookMetrics
-    from processors.engine import ProcessorMetrics
+    from processors.metrics import ProcessorMetrics
+    from processors.order_fulfillment.metrics import ack_sla_metrics
+    from sinks.iceberg.metrics import SinkMetrics
 
+    processor_metrics = ProcessorMetrics()
+    processor_metrics.add_output_metrics("order-fulfillment", ack_sla_metrics)
     registries: list[CollectorRegistry] = [
-        ConnectorMetrics("probe").registry, ProcessorMetrics().registry, WebhookMetrics().registry,
+        ConnectorMetrics("probe").registry, processor_metrics.registry, WebhookMetrics().registry,
+        SinkMetrics().registry,
     ]
     return {family.name for registry in registries for family in registry.collect()}
 

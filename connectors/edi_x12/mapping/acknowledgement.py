@@ -2,7 +2,9 @@
 SupplierAcknowledgement: header ack type (587) and, per line, every ACK (668) it carries.
 
 A line may carry several ACK segments (split quantities: part accepted, part backordered);
-each becomes one LineAck. ACK04/05 dates: 010/068/069 are ship dates, 002/017/067/079
+each becomes one LineAck. ACK04/05 dates (element 374): 010 requested ship, 068 current
+schedule ship, 079 promised for shipment are ship dates; 002 delivery requested, 017
+estimated delivery, 067 current schedule delivery, 069 promised for delivery are
 delivery dates. ACK27-29 (code list qualifier, industry codes) are kept as `reason_raw`
 "<27>:<28>:<29>" because partners put their reason codes there (node-x12 855: `BI*ACK*CW`
 -> "BI:ACK:CW").
@@ -65,8 +67,8 @@ LINE_STATUSES = {
     **{f"R{n}": LineAckStatus.REJECTED for n in range(1, 9)},
 }
 
-_SHIP_DATES = frozenset({"010", "068", "069"})
-_DELIVERY_DATES = frozenset({"002", "017", "067", "079"})
+_SHIP_DATES = frozenset({"010", "068", "079"})
+_DELIVERY_DATES = frozenset({"002", "017", "067", "069"})
 _LINE_TAGS = frozenset({"PO1", "POC"})
 
 

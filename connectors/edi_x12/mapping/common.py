@@ -447,6 +447,7 @@ DATE_QUALIFIERS = {
     "063": DateQualifier.DELIVER_NOT_AFTER, "004": DateQualifier.PO_DATE,
     "011": DateQualifier.SHIPPED, "017": DateQualifier.ESTIMATED_DELIVERY,
     "067": DateQualifier.PROMISED_DELIVERY, "068": DateQualifier.PROMISED_SHIP,
+    "069": DateQualifier.PROMISED_DELIVERY, "079": DateQualifier.PROMISED_SHIP,
 }
 
 

@@ -104,7 +104,10 @@ def map_inventory_advice(ctx: SetContext) -> list[Event]:
     location, _ = _site(ctx, parties(ctx, head))
     as_of = _as_of(ctx, bia, head)
     events: list[Event] = []
+    # Each snapshot carries the set-level warnings and those of its own LIN loop only.
+    set_warnings = list(ctx.warnings)
     for ordinal, loop in enumerate(loops, start=1):
+        ctx.warnings[:] = set_warnings
         lin = loop[0]
         item = item_ref(ctx, lin, id_pairs(lin, 2), line_ref=text(lin, 1))
         sku = _sku(ctx, lin, item)
@@ -168,7 +171,9 @@ def map_inventory_adjustment(ctx: SetContext) -> list[Event]:
     head, _ = split_loops(ctx.body, frozenset({"LX", "W19"}))
     location, _ = _site(ctx, parties(ctx, head))
     events: list[Event] = []
+    set_warnings = list(ctx.warnings)  # each movement: these and its own W19's
     for ordinal, w19 in enumerate((s for s in ctx.body if s.tag == "W19"), start=1):
+        ctx.warnings[:] = set_warnings
         reason_raw = w19.element(1).strip()
         reason = REASONS.get(reason_raw)
         if reason is None:

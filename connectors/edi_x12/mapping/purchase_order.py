@@ -135,7 +135,8 @@ def _line(ctx: SetContext, loop: list[Segment], ordinal: int) -> PurchaseOrderLi
                            "an order line needs its ordered quantity")
         # POC03 is conditional: a deleted line, a price change or a reschedule need not
         # restate the quantity. Zero, marked as not stated, never a new quantity.
-        ordered = Quantity(value=Decimal(0), uom=text(line, 5) or "EA")
+        unit = ctx.interchange.delimiters.components(line.element(5))[0].strip()
+        ordered = Quantity(value=Decimal(0), uom=unit or "EA")
     pack = None
     po4 = next((s for s in loop if s.tag == "PO4"), None)
     if po4 is not None:

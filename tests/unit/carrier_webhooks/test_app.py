@@ -34,6 +34,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.archived: list[RawWebhook] = []
         self.published: list[ShipmentMilestone] = []
+        self.dead_letters: list[tuple[RawWebhook, BaseException, Archived]] = []
         self.down = False
 
     def archive(self, raw: RawWebhook) -> Future[Archived]:
@@ -50,6 +51,13 @@ class MemorySink:
         future: Future[Delivery] = Future()
         future.set_result(Delivery("milestones", 0, len(self.published) - 1, None,
                                    event.event_id))
+        return future
+
+    def dead_letter(self, raw: RawWebhook, error: BaseException,
+                    archived: Archived) -> Future[None]:
+        self.dead_letters.append((raw, error, archived))
+        future: Future[None] = Future()
+        future.set_result(None)
         return future
 
     def reachable(self, timeout_s: float = 1.0) -> str | None:
@@ -152,6 +160,23 @@ def test_payload_without_usable_events_is_400_after_archiving(client: Client,
     assert "no tracking_code" in answer.json()["error"]
     assert answer.json()["archived"] == {"topic": "archive", "partition": 0, "offset": 0}
     assert [raw.body for raw in sink.archived] == [body] and sink.published == []
+    [(raw, error, archived)] = sink.dead_letters
+    record = raw.dead_letter(error, archived)
+    assert (raw.body, record.stage, record.owner, record.category) == (
+        body, "webhook", "carrier-webhooks", "UNEXPECTED")
+    assert record.location == "webhook_source=easypost webhook_id=msg_1 archive=archive:0:0"
+
+
+def test_a_dead_letter_kafka_does_not_take_is_503(client: Client, sink: MemorySink) -> None:
+    def refuse(raw: RawWebhook, error: BaseException, archived: Archived) -> Future[None]:
+        future: Future[None] = Future()
+        future.set_exception(PublishError("dead-letter topic unavailable"))
+        return future
+
+    sink.dead_letter = refuse  # type: ignore[method-assign]
+    body = b'{"object": "Tracker"'
+    answer = client.post("/webhooks/easypost", content=body, headers=_signed("msg_2", body))
+    assert answer.status_code == 503
 
 
 def test_unknown_status_code_is_kept_raw(client: Client, sink: MemorySink) -> None:

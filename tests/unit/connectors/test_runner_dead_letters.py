@@ -55,5 +55,5 @@ def test_headers_encode_whatever_text_a_reason_quotes() -> None:
     record = SourceRecord({"file": "f"}, {"row": 0}, dead_letter=letter)
     headers = dict(dead_letter_headers("wms-feed", record))
     assert headers["backbone.dlq.exception.message"] == b"d-\\udcff.csv: not UTF-8"
-    assert datetime.fromisoformat(headers["backbone.dlq.first_failure_time"].decode()) <= \
+    assert datetime.fromisoformat(headers["backbone.dlq.first.failure"].decode()) <= \
         datetime.now(UTC)

@@ -1,4 +1,4 @@
-"""Writing backbone dead letters and reading any dialect back (pure)."""
+"""A processor's dead letters, and reading any dialect back (pure)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import struct
 
 import pytest
 
+from backbone import dead_letters as dl
+from backbone.dead_letters import redact
 from backbone.errors import Category, TransientError, UnknownCodeError
-from processors import dead_letters as dl
-from processors.dead_letters import dead_letter_record, read_dead_letter, redact
+from processors.dead_letters import RETRY_ATTEMPT_HEADER, dead_letter_record
+from processors.dlq.dialects import read_dead_letter
 from tests.unit.dlq.conftest import FakeMessage
 
 
@@ -36,10 +38,13 @@ def test_record_keeps_bytes_and_own_headers_and_adds_context() -> None:
     assert names[dl.ORIGINAL_TOPIC] == b"raw.v1"
     assert names[dl.ORIGINAL_PARTITION] == b"2"
     assert names[dl.ORIGINAL_OFFSET] == b"41"
-    assert names[dl.ORIGINAL_TIMESTAMP] == b"1700000000000"
+    assert names[dl.ORIGINAL_TIMESTAMP] == b"2023-11-14T22:13:20.000Z"
+    assert (names[dl.STAGE], names[dl.OWNER], names[dl.STEP]) == (
+        b"processor", b"shipment-status", b"map")
     assert names[dl.CATEGORY] == b"UNKNOWN_CODE"
     assert names[dl.EXCEPTION_CLASS] == b"backbone.errors.UnknownCodeError"
-    assert names[dl.FIRST_FAILURE] == names[dl.LAST_FAILURE] == b"1700000100000"
+    assert names[dl.FIRST_FAILURE] == names[dl.LAST_FAILURE] == b"2023-11-14T22:15:00.000Z"
+    assert names[dl.TRACEPARENT] == b"00-abc-def-01"
     assert names[dl.BUSINESS_KEY] == b"UPS:1Z999"
     assert dl.REPLAY_ID not in names
     assert b"UnknownCodeError" in names[dl.EXCEPTION_STACKTRACE]
@@ -51,12 +56,15 @@ def test_round_trip_through_reader() -> None:
     letter = read_dead_letter(FakeMessage(_key=key, _value=value, _headers=headers, _offset=9))
     assert letter.dialect == "backbone"
     assert letter.problems == []
-    assert (letter.original_topic, letter.original_partition, letter.original_offset) == (
+    record = letter.record
+    assert (record.original_topic, record.original_partition, record.original_offset) == (
         "raw.v1", 2, 41)
-    assert letter.category == Category.TRANSIENT
-    assert letter.attempt == 5
-    assert letter.replay_id == "r-1"
-    assert letter.correlation_id == "corr-1"
+    assert record.location == "raw.v1:2:41"
+    assert record.category == Category.TRANSIENT
+    assert record.attempt == 5
+    assert record.replay_id == "r-1"
+    assert record.correlation_id == "corr-1"
+    assert record.last_failure_ms == 1_700_000_100_000
     assert letter.coordinates == "x.dlq.v1:0:9"
 
 
@@ -64,7 +72,7 @@ def test_failure_of_a_replayed_record_keeps_first_coordinates_and_replay_lineage
     inherited = [("traceparent", b"tp"), (dl.ORIGINAL_TOPIC, b"raw.v1"),
                  (dl.ORIGINAL_PARTITION, b"2"), (dl.ORIGINAL_OFFSET, b"41"),
                  (dl.FIRST_FAILURE, b"1000"), (dl.REPLAY_ID, b"r-7"), (dl.REPLAY_COUNT, b"2"),
-                 (dl.RETRY_ATTEMPT_HEADER, b"0")]
+                 (RETRY_ATTEMPT_HEADER, b"0")]
     _, _, headers = _failure(UnknownCodeError("still unmapped"), original_topic="p.retry.v1",
                              partition=0, offset=3, first_failure_ms=5000, headers=inherited)
     names = [name for name, _ in headers]
@@ -72,10 +80,10 @@ def test_failure_of_a_replayed_record_keeps_first_coordinates_and_replay_lineage
     values = dict(headers)
     assert values[dl.ORIGINAL_TOPIC] == b"raw.v1"
     assert values[dl.ORIGINAL_OFFSET] == b"41"
-    assert values[dl.FIRST_FAILURE] == b"1000"
+    assert values[dl.FIRST_FAILURE] == b"1970-01-01T00:00:01.000Z"  # epoch ms read too
     assert values[dl.REPLAY_ID] == b"r-7"
     assert values[dl.REPLAY_COUNT] == b"2"
-    assert dl.RETRY_ATTEMPT_HEADER not in values
+    assert RETRY_ATTEMPT_HEADER not in values
 
 
 @pytest.mark.parametrize(
@@ -119,12 +127,13 @@ def test_kafka_connect_headers() -> None:
                (p + "exception.stacktrace", b"org.apache...DataException\n\tat ...")]
     letter = read_dead_letter(FakeMessage(_headers=headers))
     assert letter.dialect == "connect"
-    assert (letter.original_topic, letter.original_partition, letter.original_offset) == (
+    record = letter.record
+    assert (record.original_topic, record.original_partition, record.original_offset) == (
         "erp.orders", 3, 1200)
-    assert letter.processor == "jdbc-sink"
-    assert letter.stage == "VALUE_CONVERTER"
-    assert letter.category == Category.DESERIALIZATION
-    assert letter.exception_message == "Unknown magic byte!"
+    assert (record.stage, record.owner, record.step) == (
+        "kafka-connect", "jdbc-sink", "VALUE_CONVERTER")
+    assert record.category == Category.DESERIALIZATION
+    assert record.message == "Unknown magic byte!"
     assert letter.problems == []
 
 
@@ -140,11 +149,12 @@ def test_spring_kafka_binary_headers() -> None:
                ("kafka_dlt-exception-message", b"Listener failed; bad state")]
     letter = read_dead_letter(FakeMessage(_headers=headers))
     assert letter.dialect == "spring"
-    assert letter.original_partition == 7
-    assert letter.original_offset == 2**40 + 5
-    assert letter.original_timestamp_ms == 1_700_000_000_123
-    assert letter.processor == "order-service"
-    assert letter.exception_class == "java.lang.IllegalStateException"
+    record = letter.record
+    assert record.original_partition == 7
+    assert record.original_offset == 2**40 + 5
+    assert record.original_timestamp_ms == 1_700_000_000_123
+    assert record.owner == "order-service"
+    assert record.exception_class == "java.lang.IllegalStateException"
     assert letter.problems == []
 
 
@@ -154,7 +164,7 @@ def test_spring_cloud_stream_headers() -> None:
                ("x-exception-fqcn", b"java.lang.RuntimeException")]
     letter = read_dead_letter(FakeMessage(_headers=headers))
     assert letter.dialect == "spring-cloud-stream"
-    assert (letter.original_partition, letter.original_offset) == (1, 99)
+    assert (letter.record.original_partition, letter.record.original_offset) == (1, 99)
 
 
 def test_mangled_headers_are_read_as_far_as_possible() -> None:
@@ -162,17 +172,17 @@ def test_mangled_headers_are_read_as_far_as_possible() -> None:
                (dl.CATEGORY, b"\xff\xfe"), (dl.ATTEMPT, None),
                (dl.EXCEPTION_MESSAGE, b"ok message"), ("kafka_dlt-original-partition", b"\x01")]
     letter = read_dead_letter(FakeMessage(_headers=headers))
-    assert letter.original_topic == "raw.v1"
-    assert letter.original_offset is None
-    assert letter.attempt is None
-    assert letter.exception_message == "ok message"
+    assert letter.record.original_topic == "raw.v1"
+    assert letter.record.original_offset is None
+    assert letter.record.attempt == 1
+    assert letter.record.message == "ok message"
     assert any(dl.ORIGINAL_OFFSET in problem for problem in letter.problems)
     assert any(dl.CATEGORY in problem for problem in letter.problems)
 
 
 def test_spring_partition_of_wrong_length_is_a_problem_not_a_crash() -> None:
     letter = read_dead_letter(FakeMessage(_headers=[("kafka_dlt-original-partition", b"\x01")]))
-    assert letter.original_partition is None
+    assert letter.record.original_partition is None
     assert letter.problems
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from backbone import dead_letters as dl
 from backbone.errors import Category
-from processors import dead_letters as dl
 from processors.retry import (
     RetryPolicy,
     attempt_of,
@@ -60,6 +60,6 @@ def test_retry_headers_round_trip_and_keep_first_coordinates() -> None:
     values = dict(second)
     assert values[dl.ORIGINAL_TOPIC] == b"raw.v1"
     assert values[dl.ORIGINAL_OFFSET] == b"7"
-    assert values[dl.FIRST_FAILURE] == b"800"
+    assert values[dl.FIRST_FAILURE] == b"1970-01-01T00:00:00.800Z"
     assert attempt_of(second) == 2
     assert values["traceparent"] == b"tp"

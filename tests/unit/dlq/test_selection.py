@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from processors.dead_letters import DeadLetter
+from backbone.dead_letters import DeadLetter
 from processors.dlq.audit import Ledger, as_ranges, from_ranges
+from processors.dlq.dialects import DeadLetterMessage
 from processors.dlq.replay import Decision, RateLimit, decide
 from processors.dlq.selection import (
     OffsetRange,
@@ -20,12 +21,13 @@ from processors.dlq.selection import (
 NOW = 1_700_000_000_000
 
 
-def _letter(offset: int = 0, partition: int = 0, **fields: object) -> DeadLetter:
-    base: dict[str, object] = dict(topic="p.dlq.v1", partition=partition, offset=offset,
-                                   timestamp_ms=NOW, key=b"UPS:1Z0001", value=b"", headers=[],
-                                   processor="shipment-status", category="UNKNOWN_CODE")
-    base.update(fields)
-    return DeadLetter(**base)  # type: ignore[arg-type]
+def _letter(offset: int = 0, partition: int = 0, **fields: object) -> DeadLetterMessage:
+    record: dict[str, object] = dict(stage="processor", owner="shipment-status",
+                                     category="UNKNOWN_CODE", message="UPS code 'ZZ' unmapped")
+    record.update(fields)
+    return DeadLetterMessage(topic="p.dlq.v1", partition=partition, offset=offset,
+                             timestamp_ms=NOW, key=b"UPS:1Z0001", value=b"", headers=[],
+                             record=DeadLetter(**record))  # type: ignore[arg-type]
 
 
 def test_relative_and_iso_times() -> None:
@@ -64,8 +66,12 @@ def test_categories_case_insensitive_and_checked() -> None:
 def test_selection_filters() -> None:
     letter = _letter(offset=15, business_key="UPS:1Z0001", last_failure_ms=NOW - 1000)
     assert Selection().matches(letter)
-    assert Selection(processor="shipment-status").matches(letter)
-    assert not Selection(processor="order-fulfillment").matches(letter)
+    assert Selection(owner="shipment-status").matches(letter)
+    assert not Selection(owner="order-fulfillment").matches(letter)
+    assert Selection(stage="processor").matches(letter)
+    assert not Selection(stage="connector").matches(letter)
+    assert Selection(error_contains="code 'zz'").matches(letter)
+    assert not Selection(error_contains="timed out").matches(letter)
     assert Selection(categories=frozenset({"UNKNOWN_CODE"})).matches(letter)
     assert not Selection(categories=frozenset({"TRANSIENT"})).matches(letter)
     assert Selection(since_ms=NOW - 2000, until_ms=NOW).matches(letter)
@@ -76,11 +82,14 @@ def test_selection_filters() -> None:
     assert not Selection(offsets=parse_offsets("1:10-20")).matches(letter)
 
 
-def test_stats_by_category_processor_hour() -> None:
-    letters = [_letter(0), _letter(1, category="TRANSIENT"), _letter(2, category=None)]
+def test_stats_by_category_stage_owner_hour() -> None:
+    letters = [_letter(0), _letter(1, category="TRANSIENT"),
+               _letter(2, stage="connector", owner="wms-feed", last_failure_ms=NOW + 3_600_000)]
     result = stats(letters).to_json_dict()
-    assert result["by_category"] == {"?": 1, "TRANSIENT": 1, "UNKNOWN_CODE": 1}
-    assert result["by_hour"] == {"2023-11-14T22:00Z": 3}
+    assert result["by_category"] == {"TRANSIENT": 1, "UNKNOWN_CODE": 2}
+    assert result["by_stage"] == {"connector": 1, "processor": 2}
+    assert result["by_owner"] == {"shipment-status": 2, "wms-feed": 1}
+    assert result["by_hour"] == {"2023-11-14T22:00Z": 2, "2023-11-14T23:00Z": 1}
 
 
 def test_ranges_round_trip() -> None:

@@ -11,6 +11,8 @@ from connectors.edi_x12.functional_ack import (
     SetVerdict,
     functional_ack,
     group_error_code,
+    interchange_ack,
+    interchange_note_code,
     needs_functional_ack,
     set_error_code,
 )
@@ -108,3 +110,23 @@ def test_acknowledgments_are_never_acknowledged(corpus_dir: Path) -> None:
     assert fa_group.functional_id == "FA"
     assert not needs_functional_ack(fa_group)
     assert needs_functional_ack(po_group)
+
+
+def test_ta1_answers_the_interchange_and_reads_back(corpus_dir: Path) -> None:
+    """EdiEngine ControlNumbersMismatch: IEA02 000003439 for ISA13 000003438 (read off the
+    file) -> TA1 E with note 001."""
+    path = corpus_dir / "EdiEngine__ControlNumbersMismatch.edi"
+    problems = [r.rejection.problem for r in read_file(path)
+                if r.rejection is not None and r.rejection.scope == "interchange"]
+    codes = [interchange_note_code(p) for p in problems]
+    assert codes == ["001"]
+    interchange, _ = _first(path)
+    text = interchange_ack(interchange, control_number=9, now=NOW, note_code="001")
+    assert text.splitlines()[1] == "TA1*000003438*101127*1719*E*001~"
+    (explained,) = list(read_transaction_sets(io.BytesIO(text.encode()), "ta1"))
+    assert explained.interchange is not None
+    assert explained.interchange.control_number == "000000009"
+    assert explained.rejection is not None and "TA1 for our interchange '000003438'" in (
+        explained.rejection.problem)
+    accepted = interchange_ack(interchange, control_number=10, now=NOW)
+    assert "TA1*000003438*101127*1719*A*000~" in accepted

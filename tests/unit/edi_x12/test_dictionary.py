@@ -128,3 +128,16 @@ def test_a_214_keeps_repeated_and_unmapped_qualifiers() -> None:
     (milestone,) = map_bytes(data)
     assert isinstance(milestone, ShipmentMilestone)
     assert milestone.references == {"PO": ("PO-1", "PO-2"), "ZZ": ("Q9",), "BM": ("BOL-7",)}
+
+
+def test_947_and_846_warnings_stay_with_their_own_line() -> None:
+    data = build("947", "W15*20260101*ADJ-1", "N1*WH*DC", "LX*1",
+                 "W19*ZZ*-2*EA**VN*A-1", "LX*2", "W19*AA*3*EA**VN*B-2")
+    first, second = map_bytes(data)
+    assert isinstance(first, InventoryMovement) and isinstance(second, InventoryMovement)
+    assert any("'ZZ' (element 181) is not known" in w for w in first.warnings)
+    assert not any("element 181" in w for w in second.warnings)
+    snapshots = map_bytes(build("846", "BIA*00*DD*INV-1*20260105", "LIN*1*SK*A-1",
+                                "QTY*17*1", "LIN*2*SK*B-2", "QTY*17*2*EA"))
+    assert [any("QTY03 unit of measure is empty" in w for w in s.warnings)
+            for s in snapshots] == [True, False]

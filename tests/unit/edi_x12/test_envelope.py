@@ -331,3 +331,24 @@ def test_low_level_reader_raises_the_same_errors() -> None:
         list(read_segments(io.BytesIO(b"hello"), "hello.edi"))
     assert raised.value.error.file == "hello.edi"
     assert "does not start with an ISA" in str(raised.value)
+
+
+def test_a_ta1_only_interchange_is_explained_not_silent() -> None:
+    """An ISA carrying only a TA1 (TA104 R, note 022) and no GS: nothing to publish, and
+    the reader says why instead of yielding nothing."""
+    data = (b"ISA*00*          *00*          *ZZ*PARTNER        *ZZ*OURCO          *260102*0304*"
+            b"U*00401*000000123*0*P*>~TA1*000000777*260101*1200*R*022~IEA*0*000000123~")
+    (result,) = list(read_transaction_sets(io.BytesIO(data), "ta1.edi"))
+    assert result.transaction_set is None and result.rejection is not None
+    assert (result.rejection.scope, result.rejection.segment_tag) == ("interchange", "IEA")
+    assert ("TA1 for our interchange '000000777': rejected, note 022"
+            in result.rejection.problem)
+    assert "no 997/999 is due" in result.rejection.hint
+
+
+def test_an_interchange_without_groups_is_reported() -> None:
+    data = (b"ISA*00*          *00*          *ZZ*PARTNER        *ZZ*OURCO          *260102*0304*"
+            b"U*00401*000000124*0*P*>~IEA*0*000000124~")
+    (result,) = list(read_transaction_sets(io.BytesIO(data), "empty.edi"))
+    assert result.rejection is not None
+    assert result.rejection.problem == "interchange 000000124 has no functional group"

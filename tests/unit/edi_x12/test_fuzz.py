@@ -12,7 +12,6 @@ failed (with a traceback out of `read_transaction_sets` or the 810 mapping) befo
 from __future__ import annotations
 
 import io
-import os
 import re
 import signal
 from collections.abc import Iterator
@@ -33,11 +32,10 @@ CORPUS_FILES = sorted(CORPUS.glob("*.edi")) if CORPUS.is_dir() else []
 # A whole corpus file is read in well under a second; ten is a hang, not a slow machine.
 SECONDS_PER_INPUT = 10
 
-# X12_FUZZ_EXAMPLES=5000 for a long local run; CI keeps the default (a few seconds).
-EXAMPLES = int(os.environ.get("X12_FUZZ_EXAMPLES", "150"))
+# Examples per test come from the hypothesis profile (tests/conftest.py: HYPOTHESIS_PROFILE
+# ci / dev / deep); the alarm below bounds each input, so no hypothesis deadline.
 FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,  # the alarm below bounds each input; hypothesis' deadline flakes on CI
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -265,7 +263,7 @@ _INSERTS = st.one_of(
 
 
 @needs_corpus
-@settings(FUZZ, max_examples=EXAMPLES * 3)
+@settings(FUZZ, max_examples=settings.default.max_examples * 3)
 @given(
     st.sampled_from(CORPUS_FILES or [Path("missing")]),
     st.lists(st.tuples(st.booleans(), st.integers(0, 1000), st.integers(0, 4), _INSERTS),

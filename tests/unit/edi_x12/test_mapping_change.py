@@ -124,3 +124,17 @@ def test_865_lines_carry_the_change_they_answer_and_every_date() -> None:
         (DateQualifier.PROMISED_DELIVERY, "067", date(2026, 1, 22))]
     assert second.status is LineAckStatus.BACKORDERED and second.dates == ()
     assert any("ACK05 '2026AB01' (qualifier '017') is not a date" in w for w in ack.warnings)
+
+
+def test_promised_dates_follow_their_374_qualifiers() -> None:
+    """069 is 'Promised for Delivery', 079 'Promised for Shipment' (X12 element 374)."""
+    data = build("855", "BAK*00*AC*PO-9*20260101", "PO1*1*5*EA*1",
+                 "ACK*IA*5*EA*069*20260120", "ACK*IA*0*EA*079*20260115")
+    (ack,) = map_bytes(data)
+    assert isinstance(ack, SupplierAcknowledgement)
+    delivery, ship = ack.lines[0].acks
+    assert (delivery.promised_delivery_date, delivery.promised_ship_date) == (
+        date(2026, 1, 20), None)
+    assert (ship.promised_ship_date, ship.promised_delivery_date) == (date(2026, 1, 15), None)
+    assert [d.qualifier for d in delivery.dates + ship.dates] == [
+        DateQualifier.PROMISED_DELIVERY, DateQualifier.PROMISED_SHIP]

@@ -8,9 +8,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backbone.cli.events import BAD_LINE, bad_line_reason, event_of_line
 from backbone.samples import sample
 from backbone.topics import CATALOG, for_record
+from producers.cli import BAD_LINE, bad_line_reason, event_of_line
 from tests.unit.fuzz.canonical import assert_published_intact, serde
 from tests.unit.fuzz.strategies import inputs
 

@@ -351,3 +351,56 @@ def test_line_numbers_that_int_refuses_sort_without_crashing() -> None:
     status = view(feed(order([("³", A, 1), ("9" * 5000, B, 1), ("10", C, 1), ("2", C, 1)])))
     assert status is not None
     assert [line[0] for line in status[1]] == ["2", "10", "9" * 5000, "³"]
+
+
+def flags(status: OrderLineStatus | None) -> dict[str, tuple[str, set[str]]]:
+    """line -> (state, the exception flags that are set)."""
+    assert status is not None
+    names = ("unknown_order", "not_on_order", "shipped_after_cancellation",
+             "received_after_cancellation", "over_received", "ambiguous_line")
+    return {line.line_number: (line.state.value,
+                               {n for n in names if getattr(line.flags, n)})
+            for line in status.lines}
+
+
+def test_an_asn_for_a_po_never_seen_gives_not_ordered_lines_flagged_unknown() -> None:
+    """The demo's case: an ASN for an unknown PO, four items without line numbers and the
+    same SKU: one derived line, NOT_ORDERED, unknown order, ambiguous; never OPEN."""
+    feed = Feed()
+    shipment = asn("ASN9", {}, T0).model_copy(update={"orders": (AsnOrder(po_number=PO, items=tuple(
+        AsnItem(item=ItemRef(sku="0000000000", description=f"item {n}"), shipped_qty=ea(n))
+        for n in range(1, 5))),)})
+    status = feed(shipment)
+    assert status is not None and status.order_state.value == "NOT_ORDERED"
+    assert flags(status) == {"sku:0000000000": (
+        "NOT_ORDERED", {"unknown_order", "ambiguous_line"})}
+    assert int(status.lines[0].shipped_qty) == 10
+
+
+def test_an_unordered_item_and_receipts_on_cancelled_lines_are_exceptions() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10), ("2", B, 5)]))
+    delete = order([], at=T0 + timedelta(hours=1), purpose=PurchaseOrderPurpose.CHANGE)
+    delete = delete.model_copy(update={"lines": (PurchaseOrderLine(
+        line_number="2", change_type=LineChangeType.DELETE, item=ItemRef(sku=B),
+        ordered_qty=ea(0), ordered_qty_stated=False),)})
+    feed(delete)
+    feed(asn("ASN1", {"2": (B, 5), "7": (C, 1)}, T0 + timedelta(days=1)))
+    status = feed(receipt("R1", "ASN1", "1", A, [(ReceiptCondition.GOOD, 12)],
+                          T0 + timedelta(days=2)))
+    status = feed(receipt("R2", "ASN1", "2", B, [(ReceiptCondition.GOOD, 5)],
+                          T0 + timedelta(days=2)))
+    assert flags(status) == {
+        "1": ("RECEIVED", {"over_received"}),
+        "2": ("CANCELLED", {"shipped_after_cancellation", "received_after_cancellation"}),
+        "7": ("NOT_ORDERED", {"not_on_order"}),
+    }
+    # The order's state comes from its ordered lines: the unordered item does not hold it.
+    assert status is not None and status.order_state.value == "RECEIVED"
+
+
+def test_items_named_by_their_own_line_reference_are_not_ambiguous() -> None:
+    feed = Feed()
+    feed(order([("1", A, 10), ("2", A, 5)]))
+    status = feed(asn("ASN1", {"1": (A, 10), "2": (A, 5)}, T0 + timedelta(days=1)))
+    assert all(not found for _, found in flags(status).values())

@@ -1,0 +1,49 @@
+"""The engine commits when its input runs dry, not while records keep coming."""
+
+from __future__ import annotations
+
+import time
+
+from processors.engine import IdleCommit
+
+
+def _policy(after_s: float) -> tuple[IdleCommit, list[float]]:
+    commits: list[float] = []
+    policy = IdleCommit(after_s)
+    policy.commit = lambda: commits.append(time.monotonic())
+    return policy, commits
+
+
+def test_no_commit_while_every_poll_brings_a_record() -> None:
+    policy, commits = _policy(0.0)
+    for offset in range(100):
+        policy.processed("t", 0, offset)
+        policy.tick()
+    assert commits == []
+
+
+def test_an_empty_poll_commits_what_is_pending_once() -> None:
+    policy, commits = _policy(0.0)
+    policy.processed("t", 0, 1)
+    policy.tick()  # the poll that brought the record
+    policy.tick()  # an empty poll
+    policy.tick()  # another: nothing pending any more
+    assert len(commits) == 1
+
+
+def test_nothing_pending_nothing_committed() -> None:
+    policy, commits = _policy(0.0)
+    for _ in range(10):
+        policy.tick()
+    assert commits == []
+
+
+def test_an_empty_poll_waits_until_the_oldest_record_is_old_enough() -> None:
+    policy, commits = _policy(0.05)
+    policy.processed("t", 0, 1)
+    policy.tick()
+    policy.tick()
+    assert commits == []  # idle, but the record is younger than 50 ms
+    time.sleep(0.06)
+    policy.tick()
+    assert len(commits) == 1

@@ -2,8 +2,8 @@
 
 The kernel never imports a stage; connectors, producers and processors add their commands
 through the ``backbone.commands`` entry-point group in pyproject.toml. A command's module is
-imported only when that command runs: ``backbone --help`` lists every command from its name
-and the first line of its module's docstring (read, not executed), so it costs no stage import
+imported only when that command runs: ``backbone --help`` lists every command with the help it
+gives itself, read from its source (parsed, not executed), so it costs no stage import
 (an operator types these commands all day; tests/unit/test_cli_startup.py holds it to that).
 """
 
@@ -46,8 +46,8 @@ def _entries() -> dict[str, EntryPoint]:
 
 
 def _summary(name: str, entry: EntryPoint) -> str:
-    """One line of help without importing the command: the kernel's own, or the first line of
-    the stage module's docstring (its source parsed, not run)."""
+    """One line of help without importing the command: the kernel's own, or what the stage's
+    command says of itself (its source parsed, not run), else its module's docstring."""
     if name in KERNEL:
         return KERNEL[name][1]
     top, *rest = entry.module.split(".")
@@ -57,13 +57,28 @@ def _summary(name: str, entry: EntryPoint) -> str:
             return ""
         base = Path(next(iter(spec.submodule_search_locations))).joinpath(*rest)
         path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
-        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        module = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ImportError, ValueError):
         return ""
+    doc = _own_help(module, entry.attr) or ast.get_docstring(module) or ""
     first = " ".join(doc.strip().split("\n\n")[0].split())
     # "``backbone dlq list | ...``: dead letters for operators." -> "Dead letters for operators."
     first = re.sub(r"^`+[^`]+`+:\s*", "", first)
     return first[:1].upper() + first[1:]
+
+
+def _own_help(module: ast.Module, attr: str) -> str | None:
+    """The help the entry point's object gives itself, read from the source: a function's
+    docstring, or the ``help=`` of ``attr = typer.Typer(...)``."""
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            return ast.get_docstring(node)
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and any(isinstance(t, ast.Name) and t.id == attr for t in node.targets)):
+            for keyword in node.value.keywords:
+                if keyword.arg == "help" and isinstance(keyword.value, ast.Constant):
+                    return str(keyword.value.value)
+    return None
 
 
 class LazyCommands(TyperGroup):

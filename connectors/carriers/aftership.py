@@ -23,7 +23,7 @@ from connectors.carriers.model import (
     as_object,
     carrier_code,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -33,10 +33,7 @@ EXPECTED = "an AfterShip tracking_update webhook or tracking response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     meta = as_object(body.get("meta"))
     if meta and meta.get("code") not in (200, 201, None):
         raise CarrierResponseError(f"{name}: AfterShip answered with an error "

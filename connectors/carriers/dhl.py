@@ -24,7 +24,7 @@ from connectors.carriers.model import (
     as_list,
     as_object,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -35,10 +35,7 @@ EXPECTED = "a DHL Shipment Tracking (Unified) JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     if "shipments" not in body:
         if body.get("title") or body.get("status"):
             raise CarrierResponseError(

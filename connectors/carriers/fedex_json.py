@@ -23,7 +23,7 @@ from connectors.carriers.model import (
     as_object,
     carrier_code,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -33,10 +33,7 @@ EXPECTED = "a FedEx Track API JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     errors = as_list(body.get("errors"))
     if errors:
         first = as_object(errors[0])

@@ -250,6 +250,15 @@ def midnight_utc(day: date | None) -> datetime | None:
     return datetime.combine(day, time(), UTC) if day is not None else None
 
 
+def load_json_object(data: bytes, name: str, expected: str) -> dict[str, Any]:
+    """:func:`load_json` of a body that must be a JSON object (every REST tracking answer)."""
+    body = load_json(data, name, expected)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{name}: expected a JSON object, got "
+                                     f"{type(body).__name__}; expected {expected}")
+    return body
+
+
 def load_json(data: bytes, name: str, expected: str) -> Any:
     """The decoded JSON body; CarrierResponseError (naming ``expected``) when it is not JSON.
 

@@ -25,7 +25,7 @@ from connectors.carriers.model import (
     as_object,
     carrier_code,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -36,10 +36,7 @@ UNKNOWN = "UN"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     errors = as_list(body.get("errors"))
     if errors:
         first = as_object(errors[0])

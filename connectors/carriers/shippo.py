@@ -23,7 +23,7 @@ from connectors.carriers.model import (
     as_object,
     carrier_code,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -33,10 +33,7 @@ EXPECTED = "a Shippo track_updated webhook or track object"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     track = as_object(body.get("data")) if body.get("event") else body
     if "tracking_history" not in track and "tracking_status" not in track:
         problem = field_text(body.get("detail")) or field_text(body.get("error"))

@@ -23,7 +23,7 @@ from connectors.carriers.model import (
     as_list,
     as_object,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -34,10 +34,7 @@ EXPECTED = "a UPS Track API JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     errors = as_list(as_object(body.get("response")).get("errors"))
     if errors:
         first = as_object(errors[0])

@@ -22,7 +22,7 @@ from connectors.carriers.model import (
     as_list,
     as_object,
     field_text,
-    load_json,
+    load_json_object,
     location,
     raw_status,
 )
@@ -33,10 +33,7 @@ EXPECTED = "a USPS Tracking v3 JSON response"
 
 def parse(data: bytes, *, name: str, recorded_at: datetime,
           tracking_number: str | None = None) -> Parsed:
-    body = load_json(data, name, EXPECTED)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(f"{name}: expected a JSON object, got "
-                                     f"{type(body).__name__}; expected {EXPECTED}")
+    body = load_json_object(data, name, EXPECTED)
     error = body.get("error")
     if error:
         detail = as_object(error)

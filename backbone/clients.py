@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from backbone import durability
 from backbone.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType({
 })
 
 # An acknowledged event must survive a broker: these values would weaken that.
-_WEAK_ACKS = {"0", "1"}
 
 # Keys of Kafka's Java client that librdkafka does not know, with what to use instead.
 _JAVA_ONLY = {
@@ -78,7 +78,7 @@ class ClientConfigError(ValueError):
     """The client configuration cannot work; the message names the setting and the fix."""
 
 
-class DurabilityError(ClientConfigError):
+class DurabilityError(ClientConfigError, durability.WeakDurabilityError):
     """A producer setting would let an acknowledged event be lost; backbone refuses it."""
 
 
@@ -131,18 +131,13 @@ class KafkaClients:
 
 
 def refuse_weakened_durability(config: Mapping[str, Any]) -> None:
-    """Raise DurabilityError if ``config`` would let a producer lose an acknowledged event."""
-    acks = str(config.get("acks", config.get("request.required.acks", "all"))).lower()
-    if acks in _WEAK_ACKS:
-        raise DurabilityError(
-            f"acks={acks} would let the leader acknowledge an event no replica has yet, so a "
-            "broker failure loses it; backbone's producers need acks=all (remove acks from "
-            "BACKBONE_KAFKA_CONFIG)")
-    idempotence = str(config.get("enable.idempotence", "true")).lower()
-    if idempotence in {"false", "0"}:
-        raise DurabilityError(
-            "enable.idempotence=false would let retries duplicate or reorder events; backbone's "
-            "producers need it on (remove it from BACKBONE_KAFKA_CONFIG)")
+    """Raise DurabilityError if ``config`` would let a producer lose an acknowledged event
+    (the rule itself: backbone.durability)."""
+    try:
+        durability.refuse_weakened_durability(
+            config, where="the Kafka client configuration (BACKBONE_KAFKA_CONFIG or an override)")
+    except durability.WeakDurabilityError as error:
+        raise DurabilityError(str(error)) from None
 
 
 def kafka_clients(settings: Settings, bootstrap_servers: str | None = None) -> KafkaClients:

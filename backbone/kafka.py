@@ -18,6 +18,7 @@ from confluent_kafka.admin import (
 )
 
 from backbone.clients import KafkaClients
+from backbone.durability import durability_for
 from backbone.topics import Topic
 
 
@@ -41,22 +42,30 @@ class TopicChange:
 
 def apply_topics(admin: AdminClient, catalog: Iterable[Topic],
                  timeout_s: float = 30.0) -> list[TopicChange]:
-    """Create missing topics; grow partitions and align configs where Kafka allows."""
+    """Create missing topics; grow partitions and align configs (durability included) where
+    Kafka allows; never lower a replication factor."""
     topics = list(catalog)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    metadata = admin.list_topics(timeout=timeout_s)
+    brokers = len(metadata.brokers)
+    existing = metadata.topics
     changes = []
     missing = [t for t in topics if t.name not in existing]
     if missing:
         futures = admin.create_topics(
-            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=-1,
-                      config=t.config()) for t in missing],
+            [NewTopic(t.name, num_partitions=t.partitions,
+                      replication_factor=t.durability(brokers).replication_factor,
+                      config=t.config(brokers)) for t in missing],
             operation_timeout=timeout_s,
         )
         for topic in missing:
             try:
                 futures[topic.name].result(timeout=timeout_s)
-                changes.append(TopicChange(topic.name, "created",
-                                           f"{topic.partitions} partitions"))
+                durability = topic.durability(brokers)
+                changes.append(TopicChange(
+                    topic.name, "created",
+                    f"{topic.partitions} partitions, replication factor "
+                    f"{durability.replication_factor}, min.insync.replicas "
+                    f"{durability.min_insync_replicas}"))
             except KafkaException as error:
                 if error.args[0].code() == 36:  # TOPIC_ALREADY_EXISTS: another apply raced us
                     changes.append(TopicChange(topic.name, "unchanged"))
@@ -64,13 +73,26 @@ def apply_topics(admin: AdminClient, catalog: Iterable[Topic],
                     changes.append(TopicChange(topic.name, "refused", error.args[0].str()))
     for topic in topics:
         if topic.name in existing:
-            changes.append(_align(admin, topic, len(existing[topic.name].partitions), timeout_s))
+            partitions = existing[topic.name].partitions
+            replicas = min((len(p.replicas) for p in partitions.values()), default=0)
+            changes.append(_align(admin, topic, len(partitions), replicas, brokers, timeout_s))
     return changes
 
 
-def _align(admin: AdminClient, topic: Topic, partitions: int, timeout_s: float) -> TopicChange:
+def _align(admin: AdminClient, topic: Topic, partitions: int, replicas: int, brokers: int,
+           timeout_s: float) -> TopicChange:
     done: list[str] = []
     refused: list[str] = []
+    wanted_replicas = topic.durability(brokers).replication_factor
+    if replicas > wanted_replicas:
+        # Fewer copies is less durability: never done behind the operator's back.
+        refused.append(f"has replication factor {replicas}, the catalog gives "
+                       f"{wanted_replicas} on {brokers} broker(s): not lowered (reassign "
+                       "partitions with kafka-reassign-partitions.sh if that is really meant)")
+    elif replicas < wanted_replicas:
+        refused.append(f"has replication factor {replicas}, the catalog wants "
+                       f"{wanted_replicas}: raise it with kafka-reassign-partitions.sh "
+                       "(topics apply does not move data between brokers)")
     if topic.partitions > partitions:
         admin.create_partitions([NewPartitions(topic.name, topic.partitions)])[topic.name].result(
             timeout=timeout_s)
@@ -80,7 +102,10 @@ def _align(admin: AdminClient, topic: Topic, partitions: int, timeout_s: float) 
                        "cannot remove partitions (recreate the topic to shrink it)")
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic.name)
     current = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
-    wanted = topic.config()
+    wanted = topic.config(brokers)
+    # min ISR follows the replicas the topic really has: above them every write would be
+    # refused, below them durability would be lowered
+    wanted["min.insync.replicas"] = str(durability_for(brokers, replicas).min_insync_replicas)
     different = {k: v for k, v in wanted.items() if current[k].value != v}
     if different:
         resource_update = ConfigResource(

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         default=None, description="Downloaded Kafka jars and registry; default <state_dir>/lib."
     )
     kafka_port: int = Field(default=9092, description="Local broker's client port.")
+    kafka_brokers: int = Field(
+        default=1, ge=1,
+        description="Kafka nodes `stack up` starts (`--brokers`); node i of a cluster uses the "
+                    "client and controller ports + 2(i-1).")
     controller_port: int = Field(default=9093, description="Local KRaft controller port.")
     registry_port: int = Field(default=8081, description="Local registry's HTTP port.")
     registry_management_port: int = Field(

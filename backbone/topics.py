@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from backbone.durability import DEFAULT_REPLICATION_FACTOR, Durability, durability_for
+
 DAY_MS = 24 * 60 * 60 * 1000
 
 
@@ -36,6 +38,8 @@ class Topic:
     cleanup_policy: str = "delete"
     compatibility: str = "FULL_TRANSITIVE"
     max_message_bytes: int = 1_000_000
+    # wanted replicas; capped by the cluster's size (backbone.durability)
+    replication_factor: int = DEFAULT_REPLICATION_FACTOR
     producers: tuple[str, ...] = ()
     consumers: tuple[str, ...] = ()
     extra_config: Mapping[str, str] = field(default_factory=dict)
@@ -57,12 +61,18 @@ class Topic:
                  for name in self.key_fields]
         return self.key_separator.join(str(part) for part in parts)
 
-    def config(self) -> dict[str, str]:
-        """The topic configs ``topics apply`` sets."""
+    def durability(self, brokers: int) -> Durability:
+        """Replication factor and min ISR of this topic on a cluster of ``brokers``."""
+        return durability_for(brokers, self.replication_factor)
+
+    def config(self, brokers: int | None = None) -> dict[str, str]:
+        """The topic configs ``topics apply`` sets (with the durability ones when the
+        cluster's size is given)."""
         return {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": str(self.retention_ms),
             "max.message.bytes": str(self.max_message_bytes),
+            **(self.durability(brokers).config() if brokers else {}),
             **self.extra_config,
         }
 

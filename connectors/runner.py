@@ -26,6 +26,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -38,7 +39,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from backbone.clients import KafkaClients
 from backbone.dead_letters import DeadLetter as DeadLetterRecord
 from backbone.dead_letters import Stage, clip, now_ms, redact
-from backbone.errors import BackboneError, Category, EventTooLargeError, PublishError
+from backbone.errors import (
+    BackboneError,
+    Category,
+    EventTooLargeError,
+    PublishError,
+    TransientError,
+)
 from backbone.metrics import ConnectorMetrics, serve
 from backbone.topics import Topic, for_record
 from connectors.api import (
@@ -102,11 +109,15 @@ class SourceRunner:
         batch_size: int = 1000,
         idle_wait_s: float = 1.0,
         retry_wait_s: float = 5.0,
+        dependency_wait_s: float = 120.0,
         log: Callable[[str], None] | None = None,
         metrics: ConnectorMetrics | None = None,
     ) -> None:
         """``routes`` maps an event type (``PurchaseOrderChanged``) to another topic than its
         catalog one (staging, tests); ``dead_letters`` defaults to a producer on ``kafka``.
+        A dependency that does not answer (the schema registry: TransientError) is waited for,
+        retrying every ``retry_wait_s``, for up to ``dependency_wait_s``; then the run fails
+        with the last error. Nothing is dead-lettered for it.
         """
         if dead_letters is None:
             if kafka is None:
@@ -120,6 +131,7 @@ class SourceRunner:
         self.batch_size = batch_size
         self.idle_wait_s = idle_wait_s
         self.retry_wait_s = retry_wait_s
+        self.dependency_wait_s = dependency_wait_s
         self.log = log or (lambda text: print(text, file=sys.stderr))
         self.stopping = threading.Event()
         self.metrics = metrics
@@ -130,6 +142,7 @@ class SourceRunner:
         task = self.connector.task()
         with self._stop_on_signals():
             task.start(self.offsets)
+            waiting_since: float | None = None
             try:
                 while not self.stopping.is_set():
                     records = task.poll(self.batch_size)
@@ -149,9 +162,26 @@ class SourceRunner:
                                  f"{self.retry_wait_s:.0f}s")
                         self.stopping.wait(self.retry_wait_s)
                         continue
+                    except TransientError as error:
+                        # the rows are claimed again after the wait; some events of the batch
+                        # may already be in Kafka: at least once, same idempotency keys
+                        task.abandon(records)
+                        waiting_since = waiting_since or time.monotonic()
+                        waited = time.monotonic() - waiting_since
+                        if waited >= self.dependency_wait_s:
+                            raise TransientError(
+                                f"{error} (still failing after {waited:.0f}s of retries; "
+                                "nothing was dead-lettered for it: run again once it is back)"
+                            ) from error
+                        self.log(f"{self.connector.name}: {error}; retrying in "
+                                 f"{self.retry_wait_s:.0f}s (giving up after "
+                                 f"{self.dependency_wait_s:.0f}s)")
+                        self.stopping.wait(self.retry_wait_s)
+                        continue
                     except BaseException:
                         task.abandon(records)
                         raise
+                    waiting_since = None
                     task.commit(records)
             finally:
                 task.stop()

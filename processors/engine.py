@@ -52,6 +52,7 @@ from backbone.clients import KafkaClients
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import quix_adapter, retry
+from processors.durable_topics import durable_topic_manager
 from processors.metrics import ProcessorMetrics
 from processors.spec import ProcessorSpec, ProcessorTopics
 from processors.step import Emit, Envelope, ProcessorLogic, RecordStep
@@ -206,6 +207,8 @@ def build_application(
         # polling (several inputs) waits the whole timeout for a full batch too. The price:
         # ~500 cheap empty polls a second when there is nothing to do
         consumer_poll_timeout=IDLE_POLL_S,
+        # changelog and repartition topics replicated like the catalog's, not with RF 1
+        topic_manager=durable_topic_manager(options.kafka, options.consumer_group),
     )
     consumer = quix_adapter.consumer(app)
     gate = RetryGate(pause=consumer.pause, resume=consumer.resume)

@@ -18,7 +18,7 @@ from backbone.stack.secure import KEYCLOAK_MIN_JAVA, SecureStack
 SECURE = typer.Option(False, "--secure", help="The secured stack (SASL_SSL + mTLS, ACLs, "
                       "registry behind Keycloak) in <state_dir>/secure, on its own ports.")
 
-app = typer.Typer(help="The local single-node Kafka (KRaft) and schema registry.",
+app = typer.Typer(help="The local Kafka (KRaft; one node, or a cluster) and schema registry.",
                   no_args_is_help=True)
 
 
@@ -40,6 +40,10 @@ def up(
         False, "--files-only",
         help="--secure: write the certificates, secrets and Keycloak realm (and the Docker "
              "files deploy/compose.yaml's secure profile mounts), start nothing."),
+    brokers: int = typer.Option(
+        None, "--brokers", min=1,
+        help="Kafka nodes: 3 runs a replicated KRaft cluster on loopback (default "
+             "BACKBONE_KAFKA_BROKERS, 1)."),
 ) -> None:
     """Start the stack (idempotent) and print `export` lines: KAFKA_BOOTSTRAP_SERVERS,
     SCHEMA_REGISTRY_URL and, with --secure, the security variables of a principal.
@@ -62,7 +66,7 @@ def up(
             run_dir = secured.run_dir
         else:
             local = LocalStack(settings)
-            env = local.up().env_lines()
+            env = local.up(brokers).env_lines()
             run_dir = local.run_dir
         postgres = LocalPostgres(run_dir).up() if with_postgres else None
     except StackError as error:
@@ -84,7 +88,8 @@ def down(secure: bool = SECURE) -> None:
 
 @app.command()
 def status(secure: bool = SECURE) -> None:
-    """Say what runs where (exit 0 when all answer, 1 otherwise)."""
+    """Say what runs where, each Kafka node on its own line (exit 0 when all answer, 1
+    otherwise)."""
     settings = load_settings()
     components = SecureStack(settings).status() if secure else LocalStack(settings).status()
     for component in components:

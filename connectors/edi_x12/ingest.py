@@ -17,9 +17,10 @@ For each file of the inbox (oldest first; hidden, `.tmp` and `.part` files are l
    moves it to `failed/` with `<file>.error.txt`; the ledger is untouched, so a retry
    (move it back to the inbox) publishes it again — at least once, never lost.
 
-A file's results are held in memory while it is processed (the reader streams; files are
-bounded by the reader's set size limit). One ingest process per inbox: the ledger is a local
-file (see `connectors.edi_x12.ledger`).
+Memory stays flat whatever the file's size: it is read twice (a fatal problem is looked for
+first), sets are mapped and published one at a time, and deliveries are awaited every
+10,000 events; only one small verdict per set (for the 997/999) is kept. One ingest process
+per inbox: the ledger is a local file (see `connectors.edi_x12.ledger`).
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ from connectors.edi_x12.model import (
     FunctionalGroup,
     Interchange,
     TransactionSet,
-    TransactionSetResult,
 )
 from producers.publisher import Delivery, EventPublisher, producer_config, wait_all
 
 DLQ_TOPIC = "edi-x12.dlq.v1"
 CONNECTOR = "edi-x12"
 _IGNORED_SUFFIXES = (".tmp", ".part")
+_SETTLE_EVERY = 10_000
 
 
 @dataclass
@@ -85,12 +86,44 @@ class FileOutcome:
 @dataclass
 class _Interchange:
     header: Interchange
-    events: list[Event] = field(default_factory=list)
-    dead_letters: list[tuple[TransactionSet, EdiError, FunctionalGroup | None]] = field(
-        default_factory=list)
+    duplicate: bool
+    events: int = 0
+    trace: str = field(default_factory=new_traceparent)
+    # one small verdict per set: what the 997/999 reports (the events are not kept)
     groups: dict[str, tuple[FunctionalGroup, list[SetVerdict]]] = field(default_factory=dict)
     group_errors: dict[str, list[str]] = field(default_factory=dict)  # AK905 codes by GS06
     ta1_note: str = TA1_NOTE_NO_ERROR  # TA105 of the interchange's trailer problem, if any
+
+
+class _Deliveries:
+    """Outstanding deliveries of one file, settled every ``_SETTLE_EVERY`` so that neither
+    the futures nor librdkafka's queue grow with the file."""
+
+    def __init__(self, inbox: EdiInbox) -> None:
+        self.inbox = inbox
+        self.events: list[Future[Delivery]] = []
+        self.dead_letter_futures: list[Future[None]] = []
+        self.published = self.dead_letters = 0
+
+    def event(self, future: Future[Delivery]) -> None:
+        self.events.append(future)
+        if len(self.events) >= _SETTLE_EVERY:
+            self.settle()
+
+    def dead_letter(self, future: Future[None]) -> None:
+        self.dead_letter_futures.append(future)
+        if len(self.dead_letter_futures) >= _SETTLE_EVERY:
+            self.settle()
+
+    def settle(self) -> None:
+        """Wait (bounded) for every outstanding delivery; PublishError if one failed."""
+        self.inbox.publisher.flush(self.inbox.flush_timeout_s)
+        self.inbox.dead_letters.flush(self.inbox.flush_timeout_s)
+        self.published += len(wait_all(self.events))
+        for future in self.dead_letter_futures:
+            future.result(timeout=0)
+        self.dead_letters += len(self.dead_letter_futures)
+        self.events, self.dead_letter_futures = [], []
 
 
 class DeadLetters:
@@ -223,38 +256,17 @@ class EdiInbox:
                                            "report it with this file"])
 
     def _ingest(self, path: Path) -> FileOutcome:
-        results = list(read_file(path))
-        fatal = [r.rejection for r in results if r.rejection is not None and r.rejection.fatal]
-        if fatal or not results:
-            problems = [str(r.rejection) for r in results if r.rejection is not None]
-            return self._quarantine(path, problems or [f"{path.name}: the file is empty — "
-                                                       "ask the partner to resend it"])
-        interchanges, problems = self._plan(path.name, results)
-        outcome = FileOutcome(path.name, path, problems=problems)
-        futures: list[Future[Delivery]] = []
-        dlq_futures: list[Future[None]] = []
-        fresh: list[tuple[str, _Interchange]] = []
+        # Two passes over the file so that memory stays flat however large it is: the first
+        # only looks for a fatal problem (which must stop the whole file before anything is
+        # published), the second maps and publishes set by set.
+        fatal = self._fatal_problems(path)
+        if fatal is not None:
+            return self._quarantine(path, fatal)
+        outcome = FileOutcome(path.name, path)
+        interchanges = self._publish(path, outcome)
         for key, plan in interchanges.items():
-            if self.ledger.seen(key):
-                outcome.duplicate_interchanges.append(key)
-                self.log(f"{path.name}: interchange {key} was already published "
-                         f"(from {self.ledger.published[key]['file']}); not published again")
-                continue
-            fresh.append((key, plan))
-            # one trace per interchange: every event of the partner's document is a span in it
-            trace = new_traceparent()
-            futures.extend(self.publisher.publish(event, traceparent=child_traceparent(trace))
-                           for event in plan.events)
-            dlq_futures.extend(self.dead_letters.send(ts, plan.header, error, group)
-                               for ts, error, group in plan.dead_letters)
-        self.publisher.flush(self.flush_timeout_s)
-        self.dead_letters.flush(self.flush_timeout_s)
-        outcome.published = len(wait_all(futures))
-        for future in dlq_futures:
-            future.result(timeout=0)
-        outcome.dead_letters = len(dlq_futures)
-        for key, plan in fresh:
-            self.ledger.record(key, path.name, len(plan.events))
+            if not plan.duplicate:
+                self.ledger.record(key, path.name, plan.events)
         for plan in interchanges.values():
             for group, verdicts in plan.groups.values():
                 if needs_functional_ack(group):
@@ -265,25 +277,45 @@ class EdiInbox:
                 outcome.acknowledgements.append(self._write_ta1(path.name, plan))
         self.ledger.save()
         outcome.moved_to = self._move(path, self.processed)
-        if problems:
-            self._write_report(outcome.moved_to, ".report.txt", problems)
+        if outcome.problems:
+            self._write_report(outcome.moved_to, ".report.txt", outcome.problems)
         return outcome
 
-    def _plan(self, name: str, results: list[TransactionSetResult]
-              ) -> tuple[dict[str, _Interchange], list[str]]:
-        interchanges: dict[str, _Interchange] = {}
+    def _fatal_problems(self, path: Path) -> list[str] | None:
+        """Every rejection of the file when one of them is fatal or the file is empty."""
         problems: list[str] = []
-        for result in results:
+        fatal, empty = False, True
+        for result in read_file(path):
+            empty = False
+            if result.rejection is not None:
+                fatal = fatal or result.rejection.fatal
+                problems.append(str(result.rejection))
+        if empty:
+            return [f"{path.name}: the file is empty — ask the partner to resend it"]
+        return problems if fatal else None
+
+    def _publish(self, path: Path, outcome: FileOutcome) -> dict[str, _Interchange]:
+        """Map and publish the file set by set; waits for every delivery before returning."""
+        interchanges: dict[str, _Interchange] = {}
+        deliveries = _Deliveries(self)
+        for result in read_file(path):
             header = result.interchange
             if header is None:
                 continue
             key = interchange_key(header.sender_qualifier, header.sender_id,
                                   header.control_number)
-            plan = interchanges.setdefault(key, _Interchange(header))
+            plan = interchanges.get(key)
+            if plan is None:
+                plan = interchanges[key] = _Interchange(header, duplicate=self.ledger.seen(key))
+                if plan.duplicate:
+                    outcome.duplicate_interchanges.append(key)
+                    self.log(f"{path.name}: interchange {key} was already published "
+                             f"(from {self.ledger.published[key]['file']}); not published "
+                             "again")
             ts, group = result.transaction_set, result.group
             if ts is None:
                 if result.rejection is not None:
-                    problems.append(str(result.rejection))
+                    outcome.problems.append(str(result.rejection))
                     code = group_error_code(result.rejection.problem)
                     if group is not None and code is not None:
                         plan.group_errors.setdefault(group.control_number, []).append(code)
@@ -292,20 +324,30 @@ class EdiInbox:
                         plan.ta1_note = note
                 continue
             error = result.rejection
+            events: list[Event] = []
             if error is None:
                 try:
-                    plan.events.extend(map_transaction_set(result, file=name))
+                    events = map_transaction_set(result, file=path.name)
                 except MappingError as failure:
                     error = failure.error
             if error is not None:
-                problems.append(str(error))
-                plan.dead_letters.append((ts, error, group))
+                outcome.problems.append(str(error))
+            if not plan.duplicate:
+                # one trace per interchange: every event of the partner's document is a span
+                plan.events += len(events)
+                for event in events:
+                    deliveries.event(self.publisher.publish(
+                        event, traceparent=child_traceparent(plan.trace)))
+                if error is not None:
+                    deliveries.dead_letter(self.dead_letters.send(ts, plan.header, error, group))
             if group is not None:
                 verdicts = plan.groups.setdefault(group.control_number, (group, []))[1]
                 verdicts.append(SetVerdict(ts.set_id, ts.control_number,
                                            None if error is None else
                                            set_error_code(error.problem)))
-        return interchanges, problems
+        deliveries.settle()
+        outcome.published, outcome.dead_letters = deliveries.published, deliveries.dead_letters
+        return interchanges
 
     def _write_ack(self, name: str, interchange: Interchange, group: FunctionalGroup,
                    verdicts: list[SetVerdict], group_errors: tuple[str, ...]) -> Path:

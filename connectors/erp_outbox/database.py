@@ -17,15 +17,19 @@ SQLite has one writer: ``BEGIN IMMEDIATE`` takes the write lock for the claim, s
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from connectors.erp_outbox.mapping import OutboxRow
 
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 SCHEMA_DIR = Path(__file__).resolve().parent
 TABLE = "outbox"
 # pg advisory lock namespace of the relay (first key of the two-key form), and buckets.
@@ -98,16 +102,20 @@ def execute_script(url: str, path: Path) -> None:
 
 
 class PostgresOutbox:
-    """The outbox table of a PostgreSQL database."""
+    """The outbox table of a PostgreSQL database.
 
-    def __init__(self, url: str) -> None:
-        import psycopg
+    A lost connection (a restarted or failed-over server) is re-opened, retrying every second
+    for up to ``reconnect_timeout_s``; beyond that OutboxError says so. Rows claimed on the
+    lost connection are free again (their transaction is gone): delivered ones are still
+    marked published after the reconnect; the others are claimed again, so at worst an event
+    is published twice with the same idempotency key, never lost.
+    """
 
+    def __init__(self, url: str, reconnect_timeout_s: float = 60.0) -> None:
         self.location = redact(url)
-        try:
-            self._connection = psycopg.connect(url, autocommit=False)
-        except psycopg.Error as error:
-            raise OutboxError(f"cannot connect to {self.location}: {error}".strip()) from None
+        self._url = url
+        self.reconnect_timeout_s = reconnect_timeout_s
+        self._connection = self._connect()
         row = self._connection.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()
         self._connection.rollback()
         if row is None or row[0] is None:
@@ -117,21 +125,61 @@ class PostgresOutbox:
                 f"connectors/erp_outbox/schema.sql (psql -f) or --create-schema")
 
     def claim(self, limit: int) -> list[OutboxRow]:
-        rows = self._connection.execute(_PG_CLAIM, (limit,)).fetchall()
+        rows = self._again_after_reconnect(
+            lambda: self._connection.execute(_PG_CLAIM, (limit,)).fetchall())
         if not rows:
             self.release()  # drop the advisory locks taken while scanning
         return [_row(*row) for row in rows]
 
     def mark_published(self, seqs: Sequence[int]) -> None:
-        self._connection.execute(
-            f"UPDATE {TABLE} SET published_at = now() WHERE seq = ANY(%s)", (list(seqs),))
-        self._connection.commit()
+        def mark() -> None:
+            self._connection.execute(
+                f"UPDATE {TABLE} SET published_at = now() WHERE seq = ANY(%s)", (list(seqs),))
+            self._connection.commit()
+
+        self._again_after_reconnect(mark)
 
     def release(self) -> None:
-        self._connection.rollback()
+        if not self._connection.broken:
+            self._again_after_reconnect(self._connection.rollback)
 
     def close(self) -> None:
         self._connection.close()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self._url, autocommit=False)
+        except psycopg.Error as error:
+            raise OutboxError(f"cannot connect to {self.location}: {error}".strip()) from None
+
+    def _again_after_reconnect(self, work: Callable[[], T]) -> T:
+        import psycopg
+
+        try:
+            return work()
+        except psycopg.OperationalError as error:
+            if not self._connection.broken:
+                raise  # the server answered: a real error, not a lost connection
+            self._reconnect(error)
+            return work()
+
+    def _reconnect(self, error: Exception) -> None:
+        deadline = time.monotonic() + self.reconnect_timeout_s
+        log.warning("lost the connection to %s (%s); reconnecting", self.location,
+                    str(error).strip())
+        while True:
+            try:
+                self._connection = self._connect()
+                return
+            except OutboxError:
+                if time.monotonic() >= deadline:
+                    raise OutboxError(
+                        f"lost the connection to {self.location} ({str(error).strip()}) and "
+                        f"could not reconnect within {self.reconnect_timeout_s:.0f}s; is the "
+                        "database up?") from None
+                time.sleep(1.0)
 
 
 class SqliteOutbox:

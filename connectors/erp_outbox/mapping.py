@@ -195,10 +195,11 @@ def _envelope(row: OutboxRow, payload: Mapping[str, Any], instance: str,
     occurred = _timestamp(payload, "occurred_at") if payload.get("occurred_at") else None
     occurred_at = occurred or row.created_at
     offset = occurred_at.utcoffset() if occurred else None
+    minutes = None if offset is None else int(offset.total_seconds() // 60)  # Z is 0, not None
     return {
         "event_id": event_id_for(key),
         "occurred_at": occurred_at,
-        "occurred_at_offset_minutes": int(offset.total_seconds() // 60) if offset else None,
+        "occurred_at_offset_minutes": minutes,
         "recorded_at": recorded_at,
         "source": Source(system=SourceSystem.ERP, instance=instance, document=DocumentRef(
             standard=DocumentStandard.DB, transaction_set=f"{row.aggregatetype}/{row.type}",
@@ -310,7 +311,7 @@ def _stock_snapshot(row: OutboxRow, payload: Mapping[str, Any], instance: str,
         location=location,
         snapshot_id=_text(payload, "snapshot_id"),
         as_of=as_of,
-        as_of_offset_minutes=int(offset.total_seconds() // 60) if offset else None,
+        as_of_offset_minutes=int(offset.total_seconds() // 60) if offset is not None else None,
         item=_item(payload, "payload"),
         quantities=quantities,
         is_full=full,

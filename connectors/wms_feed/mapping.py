@@ -90,11 +90,12 @@ def _envelope(row: Mapping[str, Any], kind: str, instance: str, source_ref: str,
               recorded_at: datetime) -> dict[str, Any]:
     occurred = _timestamp(row, "occurred_at")
     offset = occurred.utcoffset()
+    minutes = None if offset is None else int(offset.total_seconds() // 60)  # Z is 0, not None
     key = f"{instance}:{kind.lower()}:{_text(row, 'record_id')}:{_text(row, 'sku')}"
     return {
         "event_id": str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
         "occurred_at": occurred,
-        "occurred_at_offset_minutes": int(offset.total_seconds() // 60) if offset else None,
+        "occurred_at_offset_minutes": minutes,
         "recorded_at": recorded_at,
         "source": Source(system=SourceSystem.WMS, instance=instance,
                          document=DocumentRef(standard=DocumentStandard.FILE,

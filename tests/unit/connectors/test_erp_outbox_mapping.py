@@ -152,3 +152,19 @@ def test_a_payload_nested_beyond_the_parser_is_a_dead_letter_not_a_crash() -> No
     with pytest.raises(UnmappableRow, match="nested too deeply") as caught:
         map_row(deep, instance="erp", recorded_at=NOW)
     assert caught.value.category is Category.DESERIALIZATION
+
+
+@pytest.mark.parametrize(("stamp", "minutes"), [
+    ("2026-03-02T14:05:00Z", 0), ("2026-03-02T14:05:00+00:00", 0),
+    ("2026-03-02T14:05:00-05:00", -300), ("2026-03-02T14:05:00+05:30", 330),
+])
+def test_a_zero_utc_offset_is_recorded_as_zero_not_unknown(stamp: str, minutes: int) -> None:
+    po = map_row(row({"buyer": "ACME", "po_number": "4500000001", "change_sequence": "1",
+                      "occurred_at": stamp}, type_="PurchaseOrderCancelled"),
+                 instance="erp", recorded_at=NOW)
+    assert po.occurred_at_offset_minutes == minutes
+    snapshot = map_row(row({"sku": "SKU1", "location": "DC1", "uom": "EA",
+                            "quantities": {"ON_HAND": "3"}, "as_of": stamp},
+                           "Stock", "StockSnapshot"), instance="erp", recorded_at=NOW)
+    assert (snapshot.occurred_at_offset_minutes, snapshot.as_of_offset_minutes) == (
+        None, minutes)  # no occurred_at in the payload: the row's created_at, offset unknown

@@ -194,3 +194,15 @@ def test_a_file_that_cannot_be_read_is_dead_lettered_and_moved_aside(tmp_path: P
     task.commit(records)
     assert (inbox / "failed" / "broken.csv").is_symlink()
     assert [r.event.event_type for r in task.poll(100) if r.event] == ["InventoryMovement"]
+
+
+@pytest.mark.parametrize(("stamp", "minutes"), [
+    ("2026-03-02T06:00:00Z", 0), ("2026-03-02T06:00:00+00:00", 0),
+    ("2026-03-02T06:00:00-05:00", -300),
+])
+def test_a_zero_utc_offset_is_recorded_as_zero_not_unknown(stamp: str, minutes: int) -> None:
+    row = {"record_type": "COUNT", "record_id": "C1", "occurred_at": stamp, "site": "DC1",
+           "sku": "SKU1", "qty": "12", "uom": "EA"}
+    count = map_row(row, instance="wms", source_ref="feed.csv#2", recorded_at=NOW)
+    assert isinstance(count, InventorySnapshot)
+    assert (count.occurred_at_offset_minutes, count.as_of_offset_minutes) == (minutes, minutes)

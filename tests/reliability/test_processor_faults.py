@@ -1,0 +1,144 @@
+"""Faults while each of the three processors runs on the three-node cluster: the processor
+SIGKILLed mid-transaction, the leader of its output SIGKILLed, a zombie instance resumed after
+its partitions moved, a second instance joining and the first leaving. In every case the
+committed output equals a clean run's: nothing lost, nothing twice, nothing reordered per key.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import ConfigResource
+
+from tests.reliability.checker import Report, check
+from tests.reliability.cluster import Cluster
+from tests.reliability.processor_runs import WORKLOADS, clean_outputs, prepared_run
+
+pytestmark = pytest.mark.integration
+
+PROCESSORS = list(WORKLOADS)
+N = 2_000
+FAST_COMMITS = {"BACKBONE_PROCESSOR_COMMIT_INTERVAL_S": "0.1"}  # many transactions to land in
+
+
+def assert_exactly_once(report: Report) -> None:
+    report.record()
+    assert not report.lost, report.summary()
+    assert report.duplicates == 0, report.summary()
+    assert report.reordered == 0, report.summary()
+    assert not report.note, report.summary()  # nothing the clean run did not write
+
+
+@pytest.mark.parametrize("name", PROCESSORS)
+def test_processor_sigkill_mid_transaction_then_restart(
+        healthy: Cluster, tmp_path: Path, name: str) -> None:
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    try:
+        victim = run.start(0, **FAST_COMMITS)
+        seen = run.committed(len(clean) // 10)
+        victim.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        victim.wait(timeout=30)
+        assert 0 < seen < len(clean), "the kill must land mid-stream"
+        run.start(0)
+        run.committed(seen + 1)
+        recovery = time.monotonic() - killed_at
+        ids = run.finish(len(clean))
+    finally:
+        run.stop_all()
+    assert_exactly_once(check("processor SIGKILL + restart", f"{name}, N={N}", clean, ids,
+                              recovery_s=recovery))
+
+
+STALLED_AFTER_COORDINATOR_RESTART = pytest.mark.xfail(
+    strict=False, reason="found in the 17:08 run: order-fulfillment made no progress after the "
+    "killed leader (its transaction coordinator too) came back: 302 of 2,000 outputs in 150 s, "
+    "nothing wrong committed; passed in the 16:30 run. Open defect, see README.md")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=STALLED_AFTER_COORDINATOR_RESTART)
+                                  if name == "order-fulfillment" else name
+                                  for name in PROCESSORS])
+def test_output_leader_sigkill_while_the_processor_runs(
+        healthy: Cluster, tmp_path: Path, name: str) -> None:
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    try:
+        run.start(0, **FAST_COMMITS)
+        seen = run.committed(len(clean) // 10)
+        leader = healthy.leader_of(run.outputs[0])
+        healthy.kill(leader)
+        killed_at = time.monotonic()
+        run.committed(seen + 50)
+        recovery = time.monotonic() - killed_at
+        healthy.restart(leader)
+        ids = run.finish(len(clean))
+    finally:
+        run.stop_all()
+    assert_exactly_once(check("leader SIGKILL + restart", f"{name}, N={N}", clean, ids,
+                              recovery_s=recovery))
+
+
+def test_a_resumed_zombie_writes_nothing_visible(healthy: Cluster, tmp_path: Path) -> None:
+    """Instance 1 is SIGSTOPped mid-stream; instance 2 (same group) takes its partitions over
+    after the session timeout and finishes; instance 1 is resumed with open transactions and
+    must be fenced: the output is still exactly the clean run's."""
+    name = "shipment-status"
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    try:
+        zombie = run.start(0, **FAST_COMMITS)
+        run.committed(len(clean) // 10)
+        zombie.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        run.start(1)
+        run.read(expect=len(clean), timeout_s=180)  # the successor wrote everything
+        recovery = time.monotonic() - stopped_at
+        zombie.send_signal(signal.SIGCONT)
+        time.sleep(5)  # let it try to commit what it had in hand
+        ids = run.finish(len(clean))
+    finally:
+        run.stop_all()
+    assert_exactly_once(check("zombie: SIGSTOP, successor, SIGCONT", f"{name}, N={N}", clean,
+                              ids, recovery_s=recovery))
+
+
+@pytest.mark.parametrize("name", PROCESSORS)
+def test_scale_out_then_in_under_load(healthy: Cluster, tmp_path: Path, name: str) -> None:
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    try:
+        first = run.start(0, **FAST_COMMITS)
+        run.committed(len(clean) // 10)
+        run.start(1, **FAST_COMMITS)  # joins: partitions rebalance under load
+        time.sleep(4)
+        first.terminate()  # leaves: its partitions go to the second
+        assert first.wait(timeout=60) == 0, run.log()
+        ids = run.finish(len(clean))
+    finally:
+        run.stop_all()
+    assert_exactly_once(check("scale out to 2, then in to 1", f"{name}, N={N}", clean, ids))
+
+
+
+
+def test_internal_topics_are_replicated_like_the_catalog(healthy: Cluster,
+                                                         tmp_path: Path) -> None:
+    """Quix's changelog and repartition topics: RF 3, min ISR 2, no unclean election (not RF 1
+    as Quix would make them)."""
+    clean_outputs(healthy, "order-fulfillment", tmp_path)  # has both kinds
+    admin = healthy.admin()
+    topics = admin.list_topics(timeout=10).topics
+    internal = [t for t in topics if t.startswith(("changelog__", "repartition__"))]
+    assert any(t.startswith("repartition__") for t in internal), internal
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in internal]
+    for resource, future in admin.describe_configs(resources).items():
+        config = future.result(timeout=10)
+        replicas = {len(p.replicas) for p in topics[resource.name].partitions.values()}
+        assert (replicas, config["min.insync.replicas"].value,
+                config["unclean.leader.election.enable"].value) == ({3}, "2", "false"), \
+            resource.name

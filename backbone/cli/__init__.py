@@ -107,8 +107,11 @@ class LazyCommands(TyperGroup):
 
 def _as_click(name: str, target: Any) -> Any:
     """A Typer app (a command group) or a function (one command) as a click command."""
+    command: Any  # typer.main builds click commands of its own vendored click
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        # get_group, not get_command: a group of one command (`sink iceberg`, `shipments
+        # normalize`) must stay a group, as the commands are documented
+        command = typer.main.get_group(target)
     else:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name)(target)

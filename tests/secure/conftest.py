@@ -132,7 +132,8 @@ def _secure_stack() -> Iterator[SecureEndpoints]:
     reuse = os.environ.get("BACKBONE_TEST_SECURE_STATE_DIR")
     if reuse:
         # a running stack: `up` only re-applies the ACLs
-        yield SecureStack(load_settings(state_dir=Path(reuse), lib_dir=_lib_dir())).up()
+        yield SecureStack(load_settings(state_dir=Path(reuse), lib_dir=_lib_dir(),
+                                        stack_start_timeout_s=300)).up()
         return
     base = int(os.environ.get("BACKBONE_TEST_SECURE_PORT_BASE", "0"))
     with tempfile.TemporaryDirectory(prefix="backbone-secure-test-") as folder:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from backbone import acls
@@ -54,9 +55,17 @@ def _read_error(secure: SecureSession, principal: str, topic: str, group: str) -
 def _end_offset(secure: SecureSession, topic: str) -> int:
     consumer = Consumer(secure.endpoints.kafka("admin").consumer(f"probe-{uuid.uuid4().hex}"))
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in metadata.partitions)
+        for _ in range(30):
+            try:
+                metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+                return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                           for p in metadata.partitions)
+            except KafkaException as error:
+                # a topic created a moment ago: its leader may not be known to this client yet
+                if error.args[0].code() != KafkaError.NOT_LEADER_FOR_PARTITION:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError(f"{topic} has no leader")
     finally:
         consumer.close()
 

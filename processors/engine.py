@@ -169,6 +169,11 @@ class EngineOptions:
         return dataclasses.replace(options, **overrides)
 
 
+def transaction_timeout_ms(commit_interval_s: float) -> int:
+    """How long the broker keeps a processor's transaction open without news (ms)."""
+    return max(10_000, int(commit_interval_s * 5_000))
+
+
 def build_application(
     logic: ProcessorLogic,
     serde: AvroSerde,
@@ -187,7 +192,13 @@ def build_application(
         # Quix would pick a bare random transactional id; prefixed with the group, a secured
         # cluster can grant each processor its own ids only (backbone/acls.py)
         producer_extra_config={
-            "transactional.id": f"{options.consumer_group}-{uuid.uuid4().hex}"},
+            "transactional.id": f"{options.consumer_group}-{uuid.uuid4().hex}",
+            # a killed instance's open transaction holds back what read_committed readers see
+            # until the broker aborts it after this timeout (librdkafka's default: 60 s, a
+            # minute without new output after every crash, tests/reliability/README.md); a
+            # transaction lives at most one commit interval plus its flush, so 5 intervals
+            # (at least 10 s) leave ample headroom
+            "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s)},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

@@ -300,7 +300,7 @@ def test_a_malformed_answer_becomes_a_dead_letter_naming_carrier_and_number(
     assert (summary.outcomes, summary.dead_letters) == ({"malformed": 1}, 1)
     (letter,) = consume(bootstrap_servers, topics.dead_letters, expect=1, idle_s=2)
     found = headers.as_dict(letter.headers())
-    assert (found["backbone.dlq.carrier"], found["backbone.dlq.tracking_number"]) == (
+    assert (found["backbone.dlq.source.carrier"], found["backbone.dlq.source.tracking_number"]) == (
         "fedex", "738488882438")
     assert found["backbone.dlq.category"] == "DESERIALIZATION"
     assert "fedex tracking 738488882438 (HTTP 200)" in found["backbone.dlq.exception.message"]

@@ -41,6 +41,10 @@ lint: $(STAMP) ## ruff and mypy (strict)
 test: install ## the whole suite against a real broker and registry
 	$(BIN)/python -m pytest
 
+.PHONY: faults
+faults: install ## the processors' fault matrix on a three-node cluster (~35 min; tests/reliability)
+	$(BIN)/python -m pytest -m processor_matrix tests/reliability/test_processor_faults.py
+
 .PHONY: demo
 demo: install ## start the local stack, run the bundled samples end to end (SECURE=1: secured stack)
 	$(if $(SECURE),$(BACKBONE) stack install --secure)

@@ -18,7 +18,7 @@ from tests.reliability.cluster import Cluster
 from tests.reliability.processor_runs import WORKLOADS, clean_outputs, prepared_run
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.processor_matrix, pytest.mark.timeout(900)]
 
 PROCESSORS = list(WORKLOADS)
 N = 2_000

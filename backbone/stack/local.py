@@ -186,6 +186,9 @@ class LocalStack:
         if not processes.is_running(node.pid, KAFKA_MARKER):
             java = processes.find_java(KAFKA_MIN_JAVA, "Kafka", self.settings.java_home)
             home = self._node_home(node.node_id, len(state.nodes))
+            if node.pid and not processes.wait_gone(node.pid, self.settings.stack_stop_timeout_s):
+                raise StackError(f"kafka-{node.node_id} (pid {node.pid}) has not exited yet: "
+                                 "its ports and data directory are still held")
             node = dataclasses.replace(node, pid=self._spawn_kafka(java, home))
             state = state.with_node(node)
             self._write_state(state)
@@ -358,10 +361,7 @@ class LocalStack:
             for name in sorted(waiting):
                 pid, marker, answers, log = checks[name]
                 if not processes.is_running(pid, marker):
-                    raise StackError(
-                        f"{name} exited during start-up; last lines of {log}:\n"
-                        f"{processes.tail(log)}"
-                    )
+                    raise StackError(f"{name} exited during start-up; {_last_lines(log)}")
                 if answers(endpoints):
                     waiting.discard(name)
             if waiting and time.monotonic() > deadline:
@@ -491,3 +491,13 @@ def _registry_answers(endpoints: Endpoints) -> bool:
         return httpx.get(f"{endpoints.registry_url}/subjects", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _last_lines(log: Path) -> str:
+    """The end of a process's log for an error message. A broker logs through log4j to
+    logs/server.log beside its kafka.out, which only has what the JVM printed before that."""
+    report = f"last lines of {log}:\n{processes.tail(log)}"
+    server_log = log.parent / "logs" / "server.log"
+    if server_log.exists():
+        report += f"\nlast lines of {server_log}:\n{processes.tail(server_log)}"
+    return report

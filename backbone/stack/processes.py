@@ -157,6 +157,23 @@ def stop(pid: int, marker: str, timeout_s: float) -> bool:
     return True
 
 
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    """Wait until ``pid`` has left the process table; True if it did within ``timeout_s``.
+
+    ``is_running`` already says False for a zombie, but a SIGKILLed JVM turns zombie before its
+    other threads have finished exiting, and until they have, it still holds its listening
+    ports and its data directory's lock: a successor started then dies at start-up.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _reap(pid)
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def _reap(pid: int) -> None:
     # Only our own children can be reaped; for a process started by an earlier CLI call
     # this is a no-op and init reaps it.

@@ -10,11 +10,19 @@ they cover, and a write is done only when Kafka acknowledged it too.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from backbone.clients import KafkaClients, quiet_logger
 from backbone.errors import PublishError
@@ -43,7 +51,13 @@ class KafkaOffsetStore:
         self._offsets: dict[str, dict[str, Any]] = {}
 
     def load(self) -> None:
-        """Read the topic from the beginning to its current end; the last value per key wins."""
+        """Read the topic from the beginning to its current end; the last value per key wins.
+
+        A broker down at start-up leaves its partitions without a leader until the cluster
+        elects new ones: that is waited out (up to ``timeout_s``), never a reason to die or to
+        start from no offsets at all (which would publish every source again).
+        """
+        deadline = time.monotonic() + self.timeout_s
         # A throwaway group: offsets are read with assign(), the group only satisfies the client.
         consumer = Consumer(consumer_config(
             self.kafka, f"backbone-offsets-reader-{uuid.uuid4().hex[:8]}",
@@ -61,31 +75,48 @@ class KafkaOffsetStore:
                 )
             ends: dict[int, int] = {}
             for partition in described.partitions:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, partition), timeout=self.timeout_s)
+                low, high = self._watermarks(consumer, partition, deadline)
                 if high > low:
                     ends[partition] = high
             if not ends:
                 return
             consumer.assign([TopicPartition(self.topic, p, 0) for p in ends])
-            self._read_until(consumer, ends)
+            self._read_until(consumer, ends, deadline)
         finally:
             consumer.close()
 
-    def _read_until(self, consumer: Consumer, ends: dict[int, int]) -> None:
+    def _watermarks(self, consumer: Consumer, partition: int,
+                    deadline: float) -> tuple[int, int]:
+        while True:
+            try:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, partition),
+                    timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+                return int(low), int(high)
+            except KafkaException as exception:
+                error = exception.args[0]
+                if error.fatal() or time.monotonic() >= deadline:
+                    raise PublishError(
+                        f"reading {self.topic} partition {partition}: {error.str()} "
+                        f"(for {self.timeout_s:.0f}s); is the cluster reachable?") from None
+                time.sleep(0.5)  # no leader yet: the cluster is electing one
+
+    def _read_until(self, consumer: Consumer, ends: dict[int, int], deadline: float) -> None:
         remaining = dict(ends)
         while remaining:
-            message = consumer.poll(self.timeout_s)
-            if message is None:
-                raise PublishError(
-                    f"reading {self.topic} stalled before its end; is the broker reachable?")
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    continue
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                self._apply(message)
+                if message.offset() + 1 >= remaining.get(message.partition(), 0):
+                    remaining.pop(message.partition(), None)
+                continue
+            if message is not None and message.error().fatal():
                 raise PublishError(f"reading {self.topic}: {message.error().str()}")
-            self._apply(message)
-            if message.offset() + 1 >= remaining.get(message.partition(), 0):
-                remaining.pop(message.partition(), None)
+            # nothing yet, or a transient error (a leader moving): the client retries
+            if time.monotonic() >= deadline:
+                raise PublishError(
+                    f"reading {self.topic} stalled before its end (partitions "
+                    f"{sorted(remaining)}, {self.timeout_s:.0f}s); is the cluster reachable?")
 
     def _apply(self, message: Message) -> None:
         key = message.key()

@@ -21,10 +21,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from backbone.clients import KafkaClients
 from backbone.stack.postgres import LocalPostgres
 from backbone.stack.processes import free_port
 from connectors.erp_outbox.database import SCHEMA_DIR, execute_script
 from connectors.erp_outbox.mapping import event_id_for
+from connectors.offsets import OFFSETS_TOPIC, KafkaOffsetStore
 from connectors.wms_feed.mapping import EVENT_ID_NAMESPACE as WMS_EVENT_IDS
 from tests.reliability.checker import Sent, check, header, read_committed
 from tests.reliability.cluster import Cluster, port_base
@@ -211,3 +213,19 @@ def test_wms_feed_under_a_leader_kill_loses_nothing(healthy: Cluster, tmp_path: 
     assert not report.lost, report.summary()
     assert report.duplicates <= ROWS_PER_FILE, report.summary()
     assert report.reordered == 0, report.summary()
+
+
+def test_a_connector_starts_while_its_offsets_leader_is_dead(healthy: Cluster) -> None:
+    """A connector (re)started while the broker leading its offsets partitions is down reads
+    its stored offsets anyway, once the cluster has elected new leaders: it neither dies at
+    start-up nor starts from nothing (which would republish everything)."""
+    connector = f"fault-{uuid.uuid4().hex[:8]}"
+    kafka = KafkaClients(healthy.bootstrap)
+    written = KafkaOffsetStore(kafka)
+    written.commit(connector, [({"file": f"feed-{n}.csv"}, {"row": n}) for n in range(20)])
+    leader = healthy.leader_of(OFFSETS_TOPIC)
+    healthy.kill(leader)
+    restarted = KafkaOffsetStore(kafka, timeout_s=60)
+    restarted.load()  # before any new leader is elected
+    assert {(p["file"], o["row"]) for p, o in restarted.stored(connector)} == {
+        (f"feed-{n}.csv", n) for n in range(20)}

@@ -20,6 +20,14 @@ from backbone.stack import Endpoints, LocalStack, StackError
 REPO = Path(__file__).resolve().parents[1]
 
 
+def lib_dir() -> Path:
+    """The project's Kafka and registry jars (BACKBONE_LIB_DIR or .backbone/lib, installed by
+    `make install`): a stack a test starts in a temporary folder uses them instead of
+    installing its own copy through Maven."""
+    lib = load_settings().resolved_lib_dir
+    return lib if lib.is_absolute() else (REPO / lib).resolve()
+
+
 def from_environment() -> Endpoints | None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     registry = os.environ.get("SCHEMA_REGISTRY_URL")

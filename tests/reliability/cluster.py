@@ -24,6 +24,7 @@ from backbone.stack import Endpoints, LocalStack
 from backbone.stack.local import KAFKA_MARKER, KafkaNode
 from backbone.stack.processes import is_running
 from backbone.topics import CATALOG
+from tests.stack import lib_dir
 
 BROKERS = 3
 
@@ -109,7 +110,8 @@ def three_node_cluster(state_dir: Path) -> Iterator[Cluster]:
     ports = {"kafka_port": base, "controller_port": base + 1,
              "registry_port": base + 90, "registry_management_port": base + 91} if base else {
         "kafka_port": 0, "controller_port": 0, "registry_port": 0, "registry_management_port": 0}
-    settings = load_settings(state_dir=state_dir, kafka_brokers=BROKERS, **ports)
+    settings = load_settings(state_dir=state_dir, lib_dir=lib_dir(), kafka_brokers=BROKERS,
+                             **ports)
     stack = LocalStack(settings)
     try:
         endpoints = stack.up(BROKERS)

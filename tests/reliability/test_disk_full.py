@@ -29,6 +29,7 @@ from tests.reliability.checker import check, header, longest_stall, read_committ
 from tests.reliability.cluster import BROKERS, Cluster, port_base
 from tests.reliability.test_network_faults import consecutive_free_ports
 from tests.reliability.workloads import milestones, publish_under_fault
+from tests.stack import lib_dir
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -49,8 +50,9 @@ def small_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clust
             pytest.fail(message)
         pytest.skip(message)
     base = port_base() + 300 if port_base() else consecutive_free_ports(64)
-    stack = LocalStack(load_settings(state_dir=folder, kafka_brokers=BROKERS, kafka_port=base,
-                                     controller_port=base + 1, registry_port=base + 40,
+    stack = LocalStack(load_settings(state_dir=folder, lib_dir=lib_dir(), kafka_brokers=BROKERS,
+                                     kafka_port=base, controller_port=base + 1,
+                                     registry_port=base + 40,
                                      registry_management_port=base + 41))
     try:
         yield Cluster(stack, stack.up(BROKERS)), data

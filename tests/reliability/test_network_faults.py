@@ -27,6 +27,7 @@ from tests.reliability.checker import check, header, longest_stall, read_committ
 from tests.reliability.cluster import BROKERS, Cluster, port_base
 from tests.reliability.toxiproxy import Toxiproxy, find_server, running
 from tests.reliability.workloads import milestones, publish_under_fault
+from tests.stack import lib_dir
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -58,8 +59,9 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedCluster
     with running(binary, base + 50, folder / "toxiproxy.log") as proxies:
         for node_id, (port, listen) in enumerate(zip(advertised, listening, strict=True), 1):
             proxies.proxy(f"kafka-{node_id}", port, listen)
-        settings = load_settings(state_dir=folder, kafka_brokers=BROKERS, kafka_port=base,
-                                 controller_port=base + 1, registry_port=base + 40,
+        settings = load_settings(state_dir=folder, lib_dir=lib_dir(), kafka_brokers=BROKERS,
+                                 kafka_port=base, controller_port=base + 1,
+                                 registry_port=base + 40,
                                  registry_management_port=base + 41)
         stack = LocalStack(settings)
         try:

@@ -28,17 +28,15 @@ from backbone.topics import topic
 from connectors.carrier_webhooks import IntakePublisher, IntakeTopics, build_app
 from connectors.carrier_webhooks.publishing import ARCHIVE_TOPIC, MILESTONE_TOPIC
 from tests.integration.test_carrier_webhooks import read_all, settings, signed, tracker
-from tests.stack import REPO
+from tests.stack import lib_dir
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, int]]:
-    configured = load_settings().resolved_lib_dir
-    lib_dir = configured if configured.is_absolute() else REPO / configured
     state = tmp_path_factory.mktemp("paused-stack")
-    stack = LocalStack(load_settings(state_dir=state, lib_dir=lib_dir, kafka_port=0,
+    stack = LocalStack(load_settings(state_dir=state, lib_dir=lib_dir(), kafka_port=0,
                                      controller_port=0, registry_port=0,
                                      registry_management_port=0))
     endpoints = stack.up()

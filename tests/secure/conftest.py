@@ -30,7 +30,7 @@ from backbone.stack import StackError
 from backbone.stack.secure import SecureEndpoints, SecureStack
 from backbone.topics import CATALOG
 from backbone.topics import topic as catalog_topic
-from tests.stack import REPO
+from tests.stack import lib_dir
 
 BACKBONE = str(Path(sys.executable).with_name("backbone"))
 CANARY = f"cnry{uuid.uuid4().hex}"
@@ -122,23 +122,18 @@ def _wait_for_leaders(admin: AdminClient, timeout_s: float = 30.0) -> None:
     raise StackError(f"catalog topics without a leader after {timeout_s:.0f}s")
 
 
-def _lib_dir() -> Path:
-    lib = load_settings().resolved_lib_dir
-    return lib if lib.is_absolute() else (REPO / lib).resolve()
-
-
 @contextlib.contextmanager
 def _secure_stack() -> Iterator[SecureEndpoints]:
     reuse = os.environ.get("BACKBONE_TEST_SECURE_STATE_DIR")
     if reuse:
         # a running stack: `up` only re-applies the ACLs
-        yield SecureStack(load_settings(state_dir=Path(reuse), lib_dir=_lib_dir(),
+        yield SecureStack(load_settings(state_dir=Path(reuse), lib_dir=lib_dir(),
                                         stack_start_timeout_s=300)).up()
         return
     base = int(os.environ.get("BACKBONE_TEST_SECURE_PORT_BASE", "0"))
     with tempfile.TemporaryDirectory(prefix="backbone-secure-test-") as folder:
         # three JVMs start at once: on a loaded two-core CI machine that can take minutes
-        stack = SecureStack(load_settings(state_dir=Path(folder), lib_dir=_lib_dir(),
+        stack = SecureStack(load_settings(state_dir=Path(folder), lib_dir=lib_dir(),
                                           secure_port_base=base, stack_start_timeout_s=300))
         _plant_canary(stack.run_dir)
         try:

@@ -196,6 +196,19 @@ class Settings(BaseSettings):
     processor_consumer_group_prefix: str = Field(
         default="backbone.", description="Consumer group of a processor: <prefix><name>."
     )
+    processor_session_timeout_ms: int = Field(
+        default=45_000,
+        description="How long the consumer group waits for a silent processor instance "
+        "(crashed, frozen) before its partitions go to the others (session.timeout.ms; the "
+        "broker accepts 6000-1800000 by default). Lower: faster failover; too low: a stalled "
+        "host is taken for dead and the group rebalances.",
+    )
+    processor_instance_id: str | None = Field(
+        default=None,
+        description="Static group membership (group.instance.id): a stable name for this "
+        "processor instance, unique in its group (e.g. the pod name). Restarted under the same "
+        "name it gets its partitions back at once, without a rebalance; unset: dynamic.",
+    )
     metrics_port: int = Field(
         default=0, description="Port a processor or connector serves /metrics on (0: none)."
     )

@@ -146,6 +146,8 @@ class EngineOptions:
     commit_interval_s: float = 1.0
     idle_commit_s: float = 0.05
     commit_every: int = 0
+    session_timeout_ms: int = 45_000
+    instance_id: str | None = None
     retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     topics: ProcessorTopics = field(default_factory=ProcessorTopics)
     loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
@@ -160,6 +162,8 @@ class EngineOptions:
             commit_interval_s=settings.processor_commit_interval_s,
             idle_commit_s=settings.processor_idle_commit_s,
             commit_every=settings.processor_commit_every,
+            session_timeout_ms=settings.processor_session_timeout_ms,
+            instance_id=settings.processor_instance_id,
             retry_policy=retry.RetryPolicy(
                 max_attempts=settings.retry_max_attempts,
                 initial_delay_ms=settings.retry_initial_delay_ms,
@@ -172,6 +176,16 @@ class EngineOptions:
 def transaction_timeout_ms(commit_interval_s: float) -> int:
     """How long the broker keeps a processor's transaction open without news (ms)."""
     return max(10_000, int(commit_interval_s * 5_000))
+
+
+def group_membership(options: EngineOptions) -> dict[str, str | int]:
+    """The consumer's group settings: how soon a dead instance's partitions move
+    (``session.timeout.ms``) and, with an instance id, static membership, so a restarted
+    instance rejoins with its partitions at once instead of after a rebalance."""
+    config: dict[str, str | int] = {"session.timeout.ms": options.session_timeout_ms}
+    if options.instance_id:
+        config["group.instance.id"] = options.instance_id
+    return config
 
 
 def build_application(
@@ -199,6 +213,7 @@ def build_application(
             # transaction lives at most one commit interval plus its flush, so 5 intervals
             # (at least 10 s) leave ample headroom
             "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s)},
+        consumer_extra_config=group_membership(options),
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

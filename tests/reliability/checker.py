@@ -45,6 +45,8 @@ class Report:
     reordered: int = 0
     recovery_s: float | None = None
     note: str = ""
+    interleaved: int = 0  # keys of a merging processor whose inputs met in another order
+
 
     @property
     def duplicates(self) -> int:
@@ -54,7 +56,9 @@ class Report:
         recovery = "-" if self.recovery_s is None else f"{self.recovery_s:.1f}s"
         return (f"{self.fault} / {self.workload}: sent {self.sent}, received {self.received}, "
                 f"lost {len(self.lost)} {self.lost[:5]}, duplicated {self.duplicates} "
-                f"{list(self.duplicated)[:5]}, reordered {self.reordered}, recovery {recovery}")
+                f"{list(self.duplicated)[:5]}, reordered {self.reordered}, recovery {recovery}"
+                f"{f', interleaved {self.interleaved} keys' if self.interleaved else ''}"
+                f"{f', {self.note}' if self.note else ''}")
 
     def record(self) -> None:
         """Append to tests/reliability/last-run.jsonl (the README's table comes from it)."""

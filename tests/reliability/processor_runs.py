@@ -10,6 +10,7 @@ key: topic and record key; its number: its place in that key's order).
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import subprocess
 import uuid
@@ -30,7 +31,7 @@ from backbone.samples import (
     sample_purchase_order_changed,
 )
 from processors.api import ProcessorTopics, processor
-from tests.reliability.checker import Sent, read_committed
+from tests.reliability.checker import Report, Sent, check, read_committed
 from tests.reliability.cluster import Cluster
 from tests.reliability.processor_harness import (
     count_committed,
@@ -87,6 +88,8 @@ def stock_reconciliation_inputs() -> Inputs:
     return [("inventory.snapshot.v1", snapshots), ("inventory.movement.v1", movements)]
 
 
+N = 2_000  # inputs of each workload
+
 WORKLOADS: dict[str, Callable[[], Inputs]] = {
     "shipment-status": shipment_status_inputs,
     "order-fulfillment": order_fulfillment_inputs,
@@ -102,14 +105,36 @@ def inputs_of(name: str) -> Inputs:
     return _INPUTS[name]
 
 
-def output_id(message: Message) -> str:
-    """``<digest of topic, key, value> <topic>|<key>``: the output's id and its key."""
+# processors whose state keys merge inputs written under other record keys (re-keyed through a
+# repartition topic): their per-key interleaving is not deterministic (README.md, "Merging")
+MERGING = {"order-fulfillment"}
+# fields of an output that name the input that caused it, not the state it publishes
+CAUSE_FIELDS = {"event_id", "occurred_at", "occurred_at_offset_minutes", "recorded_at",
+                "correlation", "idempotency_key"}
+
+
+@dataclass(frozen=True)
+class Output:
+    """One committed output record: its id (a digest of topic, key and value bytes), its key
+    (``<topic>|<record key>``, the topic without the run's prefix), its ``event_id`` header
+    (the processors derive it from the key and the input event it answers) and its value."""
+
+    id: str
+    key: str
+    event_id: str
+    topic: str
+    value: bytes
+
+
+def output_of(message: Message) -> Output:
     topic = message.topic().split(".", 1)[1]  # without the run's prefix
     key = message.key() or b""
     digest = hashlib.blake2b(digest_size=12)
     for part in (topic.encode(), key, message.value() or b""):
         digest.update(len(part).to_bytes(4, "big") + part)
-    return f"{digest.hexdigest()} {topic}|{key.decode(errors='replace')}"
+    event_id = dict(message.headers() or []).get("event_id") or b""
+    return Output(digest.hexdigest(), f"{topic}|{key.decode(errors='replace')}",
+                  event_id.decode(), topic, message.value() or b"")
 
 
 @dataclass
@@ -131,8 +156,14 @@ class ProcessorRun:
         return [self.topics.name(t) for t in processor(self.name).output_topics]
 
     def env(self, instance: int = 0, **extra: str) -> dict[str, str]:
+        """Each instance a static member under its own name, so a restarted instance gets its
+        partitions back at once; an instance that is gone for good (SIGSTOPped, or left: a
+        static member sends no LeaveGroup) loses them after the broker's shortest session
+        timeout, 6 s, instead of the default 45 s."""
         return processor_env(self.cluster.bootstrap, self.cluster.registry_url, self.prefix,
-                             self.state_dir / f"instance-{instance}", f"{self.prefix}.", **extra)
+                             self.state_dir / f"instance-{instance}", f"{self.prefix}.",
+                             **{"BACKBONE_PROCESSOR_INSTANCE_ID": f"{self.prefix}-{instance}",
+                                "BACKBONE_PROCESSOR_SESSION_TIMEOUT_MS": "6000", **extra})
 
     def start(self, instance: int = 0, until_idle_s: float | None = None,
               **extra: str) -> subprocess.Popen[bytes]:
@@ -145,18 +176,37 @@ class ProcessorRun:
         """Waits until the first output topic holds ``at_least`` committed records."""
         return count_committed(self.cluster.bootstrap, self.outputs[0], at_least, timeout_s)
 
-    def read(self, expect: int, timeout_s: float = 150.0) -> list[tuple[str, str]]:
-        """(id, key) of every committed output, in the order read."""
-        read = read_committed({"bootstrap.servers": self.cluster.bootstrap}, self.outputs,
-                              output_id, expect=expect, idle_s=4.0, timeout_s=timeout_s)
-        return [(id_, key) for id_, key in (entry.split(" ", 1) for entry in read)]
+    def read(self, expect: int, timeout_s: float = 150.0) -> list[Output]:
+        """Every committed output, in the order read."""
+        outputs: list[Output] = []
 
-    def finish(self, expect: int, timeout_s: float = 150.0) -> list[str]:
+        def collect(message: Message) -> str:
+            outputs.append(output_of(message))
+            return outputs[-1].id
+
+        read_committed({"bootstrap.servers": self.cluster.bootstrap}, self.outputs, collect,
+                       expect=expect, idle_s=4.0, timeout_s=timeout_s)
+        return outputs
+
+    def finish(self, expect: int, timeout_s: float = 150.0) -> list[Output]:
         """Wait until ``expect`` outputs are committed, stop every instance, then read them
-        all (ids, in the order read)."""
+        all (in the order read)."""
         self.read(expect, timeout_s)
         self.stop_all()
-        return [id_ for id_, _ in self.read(expect, timeout_s=30)]
+        return self.read(expect, timeout_s=30)
+
+    def final_states(self, outputs: list[Output]) -> dict[str, str]:
+        """Per key, its last output decoded without the fields that name the input which
+        caused it: the state the processor published last for that key."""
+        last = {output.key: output for output in outputs}
+        serde = serde_for(self.cluster.registry_url)
+        try:
+            return {key: json.dumps(serde.deserialize(self.topics.topic(o.topic), o.value)
+                                    .model_dump(mode="json", exclude=CAUSE_FIELDS),
+                                    sort_keys=True)
+                    for key, o in last.items()}
+        finally:
+            serde.registry.close()
 
     def log(self) -> str:
         return "\n".join(p.read_text()[-2000:] for p in self.state_dir.glob("*.log"))
@@ -194,12 +244,33 @@ def prepared_run(cluster: Cluster, name: str, tmp_path: Path) -> ProcessorRun:
     return run
 
 
-_CLEAN: dict[str, list[Sent]] = {}
+@dataclass(frozen=True)
+class Clean:
+    """A clean run's outputs (in the order committed) and each key's final state."""
+
+    name: str
+    outputs: list[Output]
+    final: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    @property
+    def expect(self) -> int:
+        """How many outputs a faulted run commits at least: the clean run's, or for a
+        merging processor one per key (inputs merged in another order may answer fewer)."""
+        return len(self.final) if self.merging else len(self.outputs)
+
+    @property
+    def merging(self) -> bool:
+        return self.name in MERGING
 
 
-def clean_outputs(cluster: Cluster, name: str, tmp_path: Path) -> list[Sent]:
-    """The clean run's outputs as the checker's expectations (once per session): each its
-    own key's next number, in the order the clean run committed them."""
+_CLEAN: dict[str, Clean] = {}
+
+
+def clean_outputs(cluster: Cluster, name: str, tmp_path: Path) -> Clean:
+    """The clean run of ``name`` (once per session)."""
     if name in _CLEAN:
         return _CLEAN[name]
     run = prepared_run(cluster, name, tmp_path)
@@ -208,11 +279,53 @@ def clean_outputs(cluster: Cluster, name: str, tmp_path: Path) -> list[Sent]:
         outputs = run.read(expect=1)
     finally:
         run.stop_all()
-    assert len(outputs) == len(set(outputs)), "a clean run must not repeat an output"
-    numbers: dict[str, int] = {}
-    sent = []
-    for id_, key in outputs:
-        numbers[key] = numbers.get(key, -1) + 1
-        sent.append(Sent(id_, key, numbers[key]))
-    _CLEAN[name] = sent
-    return sent
+    assert len({o.id for o in outputs}) == len(outputs), "a clean run must not repeat an output"
+    _CLEAN[name] = Clean(name, outputs, run.final_states(outputs))
+    return _CLEAN[name]
+
+
+def judge(fault: str, run: ProcessorRun, clean: Clean, outputs: list[Output],
+          recovery_s: float | None = None) -> Report:
+    """The checker's report on a faulted run against the clean run.
+
+    Every processor: its outputs are the clean run's, record for record (digests), each
+    key's in the same order. A MERGING processor: the clean run's outputs are one possible
+    interleaving among several, so instead no output twice (by ``event_id``: one per input
+    event and key), none for an input the clean run did not answer, and every key's final
+    state equal to the clean run's; ``reordered`` counts the keys whose inputs were merged
+    in another order than in the clean run (``interleaved``: allowed, reported)."""
+    workload = f"{run.name}, N={N}"
+    if run.name not in MERGING:
+        numbers: dict[str, int] = {}
+        sent = []
+        for output in clean.outputs:
+            numbers[output.key] = numbers.get(output.key, -1) + 1
+            sent.append(Sent(output.id, output.key, numbers[output.key]))
+        return check(fault, workload, sent, [o.id for o in outputs], recovery_s=recovery_s)
+    final = run.final_states(outputs)
+    clean_ids = {o.event_id for o in clean.outputs}
+    copies: dict[str, int] = {}
+    for output in outputs:
+        copies[output.event_id] = copies.get(output.event_id, 0) + 1
+
+    def order(of: list[Output]) -> dict[str, list[str]]:
+        keys: dict[str, list[str]] = {}
+        for output in of:
+            keys.setdefault(output.key, []).append(output.event_id)
+        return keys
+
+    clean_order = order(clean.outputs)
+    report = Report(fault, f"{workload} (merging: final state per key)", len(clean.final),
+                    len(final), lost=[k for k in clean.final if k not in final],
+                    duplicated={i: n - 1 for i, n in copies.items() if n > 1},
+                    recovery_s=recovery_s)
+    report.interleaved = sum(1 for key, ids in order(outputs).items()
+                             if ids != clean_order.get(key))
+    wrong = [k for k in clean.final if k in final and final[k] != clean.final[k]]
+    strangers = [i for i in copies if i not in clean_ids] + [k for k in final
+                                                             if k not in clean.final]
+    if wrong:
+        report.note = f"{len(wrong)} keys end in another state, e.g. {wrong[:3]}"
+    if strangers:
+        report.note += f" {len(strangers)} outputs nobody caused, e.g. {strangers[:3]}"
+    return report

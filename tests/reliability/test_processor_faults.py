@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import ConfigResource
 
-from tests.reliability.checker import Report, check
+from tests.reliability.checker import Report
 from tests.reliability.cluster import Cluster
-from tests.reliability.processor_runs import WORKLOADS, clean_outputs, prepared_run
+from tests.reliability.processor_runs import WORKLOADS, clean_outputs, judge, prepared_run
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
 pytestmark = [pytest.mark.integration, pytest.mark.processor_matrix, pytest.mark.timeout(900)]
 
 PROCESSORS = list(WORKLOADS)
-N = 2_000
 FAST_COMMITS = {"BACKBONE_PROCESSOR_COMMIT_INTERVAL_S": "0.1"}  # many transactions to land in
 
 
@@ -48,10 +47,10 @@ def test_processor_sigkill_mid_transaction_then_restart(
         run.start(0)
         run.committed(seen + 1)
         recovery = time.monotonic() - killed_at
-        ids = run.finish(len(clean))
+        outputs = run.finish(clean.expect)
     finally:
         run.stop_all()
-    assert_exactly_once(check("processor SIGKILL + restart", f"{name}, N={N}", clean, ids,
+    assert_exactly_once(judge("processor SIGKILL + restart", run, clean, outputs,
                               recovery_s=recovery))
 
 
@@ -77,10 +76,10 @@ def test_output_leader_sigkill_while_the_processor_runs(
         run.committed(seen + 50)
         recovery = time.monotonic() - killed_at
         healthy.restart(leader)
-        ids = run.finish(len(clean))
+        outputs = run.finish(clean.expect)
     finally:
         run.stop_all()
-    assert_exactly_once(check("leader SIGKILL + restart", f"{name}, N={N}", clean, ids,
+    assert_exactly_once(judge("leader SIGKILL + restart", run, clean, outputs,
                               recovery_s=recovery))
 
 
@@ -101,11 +100,11 @@ def test_a_resumed_zombie_writes_nothing_visible(healthy: Cluster, tmp_path: Pat
         recovery = time.monotonic() - stopped_at
         zombie.send_signal(signal.SIGCONT)
         time.sleep(5)  # let it try to commit what it had in hand
-        ids = run.finish(len(clean))
+        outputs = run.finish(clean.expect)
     finally:
         run.stop_all()
-    assert_exactly_once(check("zombie: SIGSTOP, successor, SIGCONT", f"{name}, N={N}", clean,
-                              ids, recovery_s=recovery))
+    assert_exactly_once(judge("zombie: SIGSTOP, successor, SIGCONT", run, clean, outputs,
+                              recovery_s=recovery))
 
 
 @pytest.mark.parametrize("name", PROCESSORS)
@@ -119,10 +118,10 @@ def test_scale_out_then_in_under_load(healthy: Cluster, tmp_path: Path, name: st
         time.sleep(4)
         first.terminate()  # leaves: its partitions go to the second
         assert first.wait(timeout=60) == 0, run.log()
-        ids = run.finish(len(clean))
+        outputs = run.finish(clean.expect)
     finally:
         run.stop_all()
-    assert_exactly_once(check("scale out to 2, then in to 1", f"{name}, N={N}", clean, ids))
+    assert_exactly_once(judge("scale out to 2, then in to 1", run, clean, outputs))
 
 
 

@@ -207,7 +207,9 @@ class Settings(BaseSettings):
         default=None,
         description="Static group membership (group.instance.id): a stable name for this "
         "processor instance, unique in its group (e.g. the pod name). Restarted under the same "
-        "name it gets its partitions back at once, without a rebalance; unset: dynamic.",
+        "name it gets its partitions back at once, without a rebalance; unset: dynamic. A "
+        "fenced static member is fatal in librdkafka: the process stops (seen after its "
+        "session timed out while the group coordinator moved); run it under a supervisor.",
     )
     metrics_port: int = Field(
         default=0, description="Port a processor or connector serves /metrics on (0: none)."

@@ -156,14 +156,13 @@ class ProcessorRun:
         return [self.topics.name(t) for t in processor(self.name).output_topics]
 
     def env(self, instance: int = 0, **extra: str) -> dict[str, str]:
-        """Each instance a static member under its own name, so a restarted instance gets its
-        partitions back at once; an instance that is gone for good (SIGSTOPped, or left: a
-        static member sends no LeaveGroup) loses them after the broker's shortest session
-        timeout, 6 s, instead of the default 45 s."""
+        """A dead instance (SIGKILLed, SIGSTOPped) loses its partitions after 10 s instead of
+        the default 45 s session timeout. Dynamic membership, not static
+        (``BACKBONE_PROCESSOR_INSTANCE_ID``): a static member whose session timed out while
+        the group coordinator moved was fenced by its own rejoin, fatally (README.md)."""
         return processor_env(self.cluster.bootstrap, self.cluster.registry_url, self.prefix,
                              self.state_dir / f"instance-{instance}", f"{self.prefix}.",
-                             **{"BACKBONE_PROCESSOR_INSTANCE_ID": f"{self.prefix}-{instance}",
-                                "BACKBONE_PROCESSOR_SESSION_TIMEOUT_MS": "6000", **extra})
+                             **{"BACKBONE_PROCESSOR_SESSION_TIMEOUT_MS": "10000", **extra})
 
     def start(self, instance: int = 0, until_idle_s: float | None = None,
               **extra: str) -> subprocess.Popen[bytes]:

@@ -174,8 +174,13 @@ class EngineOptions:
 
 
 def transaction_timeout_ms(commit_interval_s: float) -> int:
-    """How long the broker keeps a processor's transaction open without news (ms)."""
-    return max(10_000, int(commit_interval_s * 5_000))
+    """How long the broker keeps a processor's transaction open without news (ms).
+
+    At least 30 s: librdkafka caps ``message.timeout.ms`` at this value, and a record whose
+    partition leader died must outlive the failover (KRaft fences a broker after 9 s, more on
+    a loaded host); at 10 s order-fulfillment's changelog records timed out during a leader
+    kill, failing the transaction and stopping the process (tests/reliability/README.md)."""
+    return max(30_000, int(commit_interval_s * 5_000))
 
 
 def group_membership(options: EngineOptions) -> dict[str, str | int]:
@@ -211,7 +216,7 @@ def build_application(
             # until the broker aborts it after this timeout (librdkafka's default: 60 s, a
             # minute without new output after every crash, tests/reliability/README.md); a
             # transaction lives at most one commit interval plus its flush, so 5 intervals
-            # (at least 10 s) leave ample headroom
+            # (at least 30 s, see transaction_timeout_ms) leave ample headroom
             "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s)},
         consumer_extra_config=group_membership(options),
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts

@@ -49,10 +49,10 @@ def test_an_empty_poll_waits_until_the_oldest_record_is_old_enough() -> None:
     assert len(commits) == 1
 
 
-def test_a_crashed_transaction_is_aborted_within_seconds_not_a_minute() -> None:
+def test_a_crashed_transaction_is_aborted_within_half_a_minute_not_a_minute() -> None:
     from processors.engine import transaction_timeout_ms
 
-    assert transaction_timeout_ms(1.0) == 10_000  # not librdkafka's 60 s
-    assert transaction_timeout_ms(0.1) == 10_000
+    assert transaction_timeout_ms(1.0) == 30_000  # not librdkafka's 60 s, but > a failover
+    assert transaction_timeout_ms(0.1) == 30_000
     # a long interval keeps headroom: a transaction lives about one interval
     assert transaction_timeout_ms(30.0) == 150_000

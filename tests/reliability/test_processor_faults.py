@@ -55,9 +55,10 @@ def test_processor_sigkill_mid_transaction_then_restart(
 
 
 STALLED_AFTER_COORDINATOR_RESTART = pytest.mark.xfail(
-    strict=False, reason="found in the 17:08 run: order-fulfillment made no progress after the "
-    "killed leader (its transaction coordinator too) came back: 302 of 2,000 outputs in 150 s, "
-    "nothing wrong committed; passed in the 16:30 run. Open defect, see README.md")
+    strict=False, reason="order-fulfillment stopped after a leader kill (17:08 and 20:24 runs): "
+    "its changelog records timed out during the failover (message.timeout.ms is capped at the "
+    "transaction timeout, then 10 s) and the failed transaction stopped the process; the floor "
+    "is now 30 s (README.md). Non-strict until more runs have passed it")
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=STALLED_AFTER_COORDINATOR_RESTART)

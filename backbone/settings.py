@@ -193,6 +193,20 @@ class Settings(BaseSettings):
         description="Also commit after this many records (0: no limit); bounds the size of "
         "one transaction when records are large.",
     )
+    processor_fetch_wait_ms: int = Field(
+        default=10,
+        description="Longest the broker holds a processor's fetch when it has no new record "
+        "(librdkafka fetch.wait.max.ms, default 500). A re-keying processor reads its own "
+        "repartition records, which become readable only when the first transaction commits; "
+        "short means they are picked up at once, at the price of a fetch request per wait "
+        "while idle.",
+    )
+    processor_linger_ms: float = Field(
+        default=5.0,
+        description="How long a processor's producer waits to batch records before sending "
+        "(librdkafka linger.ms); every commit waits for the last batch, so this adds to "
+        "latency, and lower means more, smaller requests.",
+    )
     processor_consumer_group_prefix: str = Field(
         default="backbone.", description="Consumer group of a processor: <prefix><name>."
     )

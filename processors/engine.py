@@ -146,6 +146,8 @@ class EngineOptions:
     commit_interval_s: float = 1.0
     idle_commit_s: float = 0.05
     commit_every: int = 0
+    fetch_wait_ms: int = 10
+    linger_ms: float = 5.0
     retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     topics: ProcessorTopics = field(default_factory=ProcessorTopics)
     loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
@@ -160,6 +162,8 @@ class EngineOptions:
             commit_interval_s=settings.processor_commit_interval_s,
             idle_commit_s=settings.processor_idle_commit_s,
             commit_every=settings.processor_commit_every,
+            fetch_wait_ms=settings.processor_fetch_wait_ms,
+            linger_ms=settings.processor_linger_ms,
             retry_policy=retry.RetryPolicy(
                 max_attempts=settings.retry_max_attempts,
                 initial_delay_ms=settings.retry_initial_delay_ms,
@@ -198,7 +202,13 @@ def build_application(
             # minute without new output after every crash, tests/reliability/README.md); a
             # transaction lives at most one commit interval plus its flush, so 5 intervals
             # (at least 10 s) leave ample headroom
-            "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s)},
+            "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s),
+            # every commit flushes the producer first: its linger is paid once per commit
+            "linger.ms": options.linger_ms},
+        # librdkafka holds an empty fetch up to 500 ms; a re-keying processor's repartition
+        # records become readable only when the first transaction commits, so a short wait is
+        # what lets the second stage see them at once (the latency bench, bench/README.md)
+        consumer_extra_config={"fetch.wait.max.ms": options.fetch_wait_ms},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

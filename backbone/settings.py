@@ -183,7 +183,7 @@ class Settings(BaseSettings):
         "lower means fresher output under load, higher means more throughput.",
     )
     processor_idle_commit_s: float = Field(
-        default=0.05,
+        default=0.01,
         description="Once a processor has caught up with its inputs, it commits as soon as "
         "the open transaction is this old (a live stream's latency; each commit costs a few "
         "ms of broker round trips). At or above the commit interval: off.",

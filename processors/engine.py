@@ -144,7 +144,7 @@ class EngineOptions:
     consumer_group: str
     state_dir: Path
     commit_interval_s: float = 1.0
-    idle_commit_s: float = 0.05
+    idle_commit_s: float = 0.01
     commit_every: int = 0
     fetch_wait_ms: int = 10
     linger_ms: float = 5.0

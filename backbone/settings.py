@@ -198,8 +198,8 @@ class Settings(BaseSettings):
         description="Longest the broker holds a processor's fetch when it has no new record "
         "(librdkafka fetch.wait.max.ms, default 500). A re-keying processor reads its own "
         "repartition records, which become readable only when the first transaction commits; "
-        "short means they are picked up at once, at the price of a fetch request per wait "
-        "while idle.",
+        "the broker answers a parked fetch at that commit anyway (measured: no difference), "
+        "so this is a bound, at the price of a fetch request per wait while idle.",
     )
     processor_linger_ms: float = Field(
         default=5.0,

@@ -78,6 +78,8 @@ COMMIT_POLICIES: dict[str, dict[str, Any]] = {
     DEFAULT_POLICY: {},
     "interval 1 s only": {"commit_interval_s": 1.0, "idle_commit_s": 1.0},
     "interval 0.1 s only": {"commit_interval_s": 0.1, "idle_commit_s": 0.1},
+    "interval 0.25 s + idle commit": {"commit_interval_s": 0.25},
+    "linger 1 ms": {"linger_ms": 1.0},
 }
 if os.environ.get("BENCH_PROCESSORS_POLICIES") == "default":  # a quicker run
     COMMIT_POLICIES = {DEFAULT_POLICY: {}}
@@ -371,6 +373,9 @@ def latency_row(case: LatencyCase, bootstrap: str, registry_url: str, serde: Avr
         "p50": round(ours_p50, 1), "baseline_p50": round(plain_p50, 1),
         "commit_interval_s": load_settings().processor_commit_interval_s,
         "idle_commit_s": load_settings().processor_idle_commit_s,
+        "fetch_wait_ms": load_settings().processor_fetch_wait_ms,
+        "linger_ms": load_settings().processor_linger_ms,
+        "load_average": os.getloadavg()[0],
     }
 
 

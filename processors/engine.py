@@ -144,10 +144,12 @@ class EngineOptions:
     consumer_group: str
     state_dir: Path
     commit_interval_s: float = 1.0
-    idle_commit_s: float = 0.05
+    idle_commit_s: float = 0.01
     commit_every: int = 0
     session_timeout_ms: int = 45_000
     instance_id: str | None = None
+    fetch_wait_ms: int = 10
+    linger_ms: float = 5.0
     retry_policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     topics: ProcessorTopics = field(default_factory=ProcessorTopics)
     loglevel: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] | None = "WARNING"
@@ -164,6 +166,8 @@ class EngineOptions:
             commit_every=settings.processor_commit_every,
             session_timeout_ms=settings.processor_session_timeout_ms,
             instance_id=settings.processor_instance_id,
+            fetch_wait_ms=settings.processor_fetch_wait_ms,
+            linger_ms=settings.processor_linger_ms,
             retry_policy=retry.RetryPolicy(
                 max_attempts=settings.retry_max_attempts,
                 initial_delay_ms=settings.retry_initial_delay_ms,
@@ -217,8 +221,14 @@ def build_application(
             # minute without new output after every crash, tests/reliability/README.md); a
             # transaction lives at most one commit interval plus its flush, so 5 intervals
             # (at least 30 s, see transaction_timeout_ms) leave ample headroom
-            "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s)},
-        consumer_extra_config=group_membership(options),
+            "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s),
+            # every commit flushes the producer first: its linger is paid once per commit
+            "linger.ms": options.linger_ms},
+        # librdkafka holds an empty fetch up to 500 ms; a re-keying processor's repartition
+        # records become readable only when the first transaction commits, so a short wait is
+        # what lets the second stage see them at once (the latency bench, bench/README.md)
+        consumer_extra_config={"fetch.wait.max.ms": options.fetch_wait_ms,
+                               **group_membership(options)},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",

@@ -42,7 +42,7 @@ test: install ## the whole suite against a real broker and registry
 	$(BIN)/python -m pytest
 
 .PHONY: faults
-faults: install ## the processors' fault matrix on a three-node cluster (~10 min; not in make test yet)
+faults: install ## the processors' fault matrix alone (~7 min; make test runs it too)
 	$(BIN)/python -m pytest -m processor_matrix tests/reliability/test_processor_faults.py
 
 .PHONY: demo

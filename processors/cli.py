@@ -16,7 +16,7 @@ from backbone.cli.context import endpoints, serde
 from backbone.cli.exits import fail
 from backbone.settings import Settings, load_settings
 from processors.api import ProcessorTopics, package, processor, processor_names
-from processors.engine import EngineOptions, build_application, run
+from processors.engine import EngineOptions, build_application, run, stuck_commit_s
 from processors.metrics import ProcessorMetrics
 from processors.step import ProcessorLogic
 
@@ -44,7 +44,7 @@ def run_processor(name: str, until_idle: float | None, settings: Settings) -> No
     # out of the collector's way, a full collection no longer scans it (a process of its own,
     # so nothing that later becomes garbage is pinned by this)
     gc.freeze()
-    run(application, until_idle)
+    run(application, until_idle, stuck_commit_after_s=stuck_commit_s(options))
 
 
 def process(

@@ -52,6 +52,7 @@ from backbone.clients import KafkaClients
 from backbone.serde import AvroSerde
 from backbone.settings import Settings
 from processors import quix_adapter, retry
+from processors.commit_watchdog import GRACE_S, CommitWatchdog
 from processors.durable_topics import durable_topic_manager
 from processors.metrics import ProcessorMetrics
 from processors.spec import ProcessorSpec, ProcessorTopics
@@ -326,8 +327,23 @@ def build_application(
     return app, step
 
 
-def run(app: Application, until_idle_s: float | None = None) -> None:
-    """Run until stopped (SIGTERM/SIGINT) or, with ``until_idle_s``, until idle that long."""
+def stuck_commit_s(options: EngineOptions) -> float:
+    """How long a commit may run before it is taken for stuck: past the transaction timeout
+    it can no longer succeed (processors/commit_watchdog.py)."""
+    return transaction_timeout_ms(options.commit_interval_s) / 1000 + GRACE_S
+
+
+def run(app: Application, until_idle_s: float | None = None,
+        stuck_commit_after_s: float | None = None) -> None:
+    """Run until stopped (SIGTERM/SIGINT) or, with ``until_idle_s``, until idle that long.
+
+    With ``stuck_commit_after_s`` (a processor process of its own: ``backbone process``), a
+    commit still running after that long restarts the process in place (CommitWatchdog).
+    """
+    if stuck_commit_after_s is not None:
+        watchdog = CommitWatchdog(stuck_commit_after_s)
+        quix_adapter.around_commits(app, watchdog.guard)
+        watchdog.start()
     if until_idle_s:
         app.run(timeout=until_idle_s, collect=False)
     else:

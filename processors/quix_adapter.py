@@ -66,6 +66,17 @@ def commit_now(app: Application) -> Callable[[], None]:
     return lambda: context.commit_checkpoint(force=True)
 
 
+def around_commits(app: Application, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]
+                   ) -> None:
+    """Every commit of the application (timer, forced, on revoke) goes through ``wrap``.
+
+    Stands in for: nothing public; Quix's run loop commits through
+    ``ProcessingContext.commit_checkpoint`` (and so does :func:`commit_now`).
+    """
+    context = app._processing_context
+    setattr(context, "commit_checkpoint", wrap(context.commit_checkpoint))  # noqa: B010
+
+
 def named_stream(sdf: StreamingDataFrame, name: str) -> StreamingDataFrame:
     """``sdf`` with stream id ``name``: its state store, changelog and repartition topics are
     named after ``name`` instead of after every input topic joined by "--".

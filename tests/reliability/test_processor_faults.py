@@ -15,7 +15,13 @@ from confluent_kafka.admin import ConfigResource
 
 from tests.reliability.checker import Report
 from tests.reliability.cluster import Cluster
-from tests.reliability.processor_runs import WORKLOADS, clean_outputs, judge, prepared_run
+from tests.reliability.processor_runs import (
+    WORKLOADS,
+    ProcessorRun,
+    clean_outputs,
+    judge,
+    prepared_run,
+)
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
 pytestmark = [pytest.mark.integration, pytest.mark.processor_matrix, pytest.mark.timeout(900)]
@@ -24,12 +30,14 @@ PROCESSORS = list(WORKLOADS)
 FAST_COMMITS = {"BACKBONE_PROCESSOR_COMMIT_INTERVAL_S": "0.1"}  # many transactions to land in
 
 
-def assert_exactly_once(report: Report) -> None:
+def assert_exactly_once(report: Report, run: ProcessorRun) -> None:
+    """The checker's verdict; a failure shows the end of each instance's log too."""
     report.record()
-    assert not report.lost, report.summary()
-    assert report.duplicates == 0, report.summary()
-    assert report.reordered == 0, report.summary()
-    assert not report.note, report.summary()  # nothing the clean run did not write
+    failure = f"{report.summary()}\n{run.log()}"
+    assert not report.lost, failure
+    assert report.duplicates == 0, failure
+    assert report.reordered == 0, failure
+    assert not report.note, failure  # nothing the clean run did not write
 
 
 @pytest.mark.parametrize("name", PROCESSORS)
@@ -51,19 +59,10 @@ def test_processor_sigkill_mid_transaction_then_restart(
     finally:
         run.stop_all()
     assert_exactly_once(judge("processor SIGKILL + restart", run, clean, outputs,
-                              recovery_s=recovery))
+                              recovery_s=recovery), run)
 
 
-STALLED_AFTER_COORDINATOR_RESTART = pytest.mark.xfail(
-    strict=False, reason="order-fulfillment stopped after a leader kill (17:08 and 20:24 runs): "
-    "its changelog records timed out during the failover (message.timeout.ms is capped at the "
-    "transaction timeout, then 10 s) and the failed transaction stopped the process; the floor "
-    "is now 30 s (README.md). Non-strict until more runs have passed it")
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=STALLED_AFTER_COORDINATOR_RESTART)
-                                  if name == "order-fulfillment" else name
-                                  for name in PROCESSORS])
+@pytest.mark.parametrize("name", PROCESSORS)
 def test_output_leader_sigkill_while_the_processor_runs(
         healthy: Cluster, tmp_path: Path, name: str) -> None:
     clean = clean_outputs(healthy, name, tmp_path)
@@ -81,7 +80,7 @@ def test_output_leader_sigkill_while_the_processor_runs(
     finally:
         run.stop_all()
     assert_exactly_once(judge("leader SIGKILL + restart", run, clean, outputs,
-                              recovery_s=recovery))
+                              recovery_s=recovery), run)
 
 
 def test_a_resumed_zombie_writes_nothing_visible(healthy: Cluster, tmp_path: Path) -> None:
@@ -105,7 +104,7 @@ def test_a_resumed_zombie_writes_nothing_visible(healthy: Cluster, tmp_path: Pat
     finally:
         run.stop_all()
     assert_exactly_once(judge("zombie: SIGSTOP, successor, SIGCONT", run, clean, outputs,
-                              recovery_s=recovery))
+                              recovery_s=recovery), run)
 
 
 @pytest.mark.parametrize("name", PROCESSORS)
@@ -122,7 +121,7 @@ def test_scale_out_then_in_under_load(healthy: Cluster, tmp_path: Path, name: st
         outputs = run.finish(clean.expect)
     finally:
         run.stop_all()
-    assert_exactly_once(judge("scale out to 2, then in to 1", run, clean, outputs))
+    assert_exactly_once(judge("scale out to 2, then in to 1", run, clean, outputs), run)
 
 
 

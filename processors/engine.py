@@ -188,6 +188,22 @@ def transaction_timeout_ms(commit_interval_s: float) -> int:
     return max(30_000, int(commit_interval_s * 5_000))
 
 
+def silent_broker_timeouts(commit_interval_s: float) -> dict[str, int]:
+    """Client settings that notice a broker gone silent in time (ms).
+
+    A leader or coordinator that stops answering without closing its connections (SIGSTOP, a
+    frozen VM) holds every request sent to it until the request's timeout, and the client
+    learns the new leaders only from a metadata refresh. At librdkafka's defaults (30 s
+    produce, 60 s other requests, metadata every 5 min) the records hit
+    ``message.timeout.ms`` (capped at the transaction timeout, 30 s) first, the transaction
+    failed and the processor stopped (tests/reliability, the grey-failure cell). A third of the
+    transaction timeout per request (10 s at the 30 s floor) and metadata every 5 s leave room
+    for the ~9 s in which KRaft fences the silent broker plus one retry on the new leader."""
+    request = transaction_timeout_ms(commit_interval_s) // 3
+    return {"request.timeout.ms": request, "socket.timeout.ms": request,
+            "topic.metadata.refresh.interval.ms": 5_000}
+
+
 def group_membership(options: EngineOptions) -> dict[str, str | int]:
     """The consumer's group settings: how soon a dead instance's partitions move
     (``session.timeout.ms``) and, with an instance id, static membership, so a restarted
@@ -223,12 +239,14 @@ def build_application(
             # transaction lives at most one commit interval plus its flush, so 5 intervals
             # (at least 30 s, see transaction_timeout_ms) leave ample headroom
             "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s),
+            **silent_broker_timeouts(options.commit_interval_s),
             # every commit flushes the producer first: its linger is paid once per commit
             "linger.ms": options.linger_ms},
         # librdkafka holds an empty fetch up to 500 ms; a re-keying processor's repartition
         # records become readable only when the first transaction commits, so a short wait is
         # what lets the second stage see them at once (the latency bench, bench/README.md)
         consumer_extra_config={"fetch.wait.max.ms": options.fetch_wait_ms,
+                               **silent_broker_timeouts(options.commit_interval_s),
                                **group_membership(options)},
         # a new processor starts from the beginning of its inputs: state is rebuilt from facts
         auto_offset_reset="earliest",

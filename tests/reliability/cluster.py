@@ -22,9 +22,12 @@ from backbone.kafka import apply_topics
 from backbone.settings import load_settings
 from backbone.stack import Endpoints, LocalStack
 from backbone.stack.local import KAFKA_MARKER, KafkaNode
-from backbone.stack.processes import is_running
+from backbone.stack.processes import is_running, stop
 from backbone.topics import CATALOG
 from tests.stack import lib_dir
+
+# The grey failure lasts 30 s as the issue asks; BACKBONE_RELIABILITY_PAUSE_S shortens it.
+PAUSE_S = float(os.environ.get("BACKBONE_RELIABILITY_PAUSE_S", "30"))
 
 BROKERS = 3
 
@@ -79,6 +82,14 @@ class Cluster:
             yield
         finally:
             os.kill(node.pid, signal.SIGCONT)
+
+    def rolling_restart(self, topic: str) -> None:
+        """Stop (SIGTERM: a controlled shutdown) and restart each node in turn, each time
+        waiting until every replica of ``topic`` is in sync again."""
+        for node in self.nodes():
+            stop(node.pid, KAFKA_MARKER, 30)
+            self.restart(node)
+            assert self.in_sync(topic), f"replicas of {topic} behind after node {node.node_id}"
 
     def registry_pid(self) -> int:
         state = json.loads((self.stack.run_dir / "stack.json").read_text())

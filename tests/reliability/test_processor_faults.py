@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 
 from tests.reliability.checker import Report
-from tests.reliability.cluster import Cluster
+from tests.reliability.cluster import PAUSE_S, Cluster
 from tests.reliability.processor_runs import (
     WORKLOADS,
     ProcessorRun,
@@ -107,6 +107,45 @@ def test_a_resumed_zombie_writes_nothing_visible(healthy: Cluster, tmp_path: Pat
                               recovery_s=recovery), run)
 
 
+def test_grey_failure_of_the_output_leader_while_a_processor_runs(
+        healthy: Cluster, tmp_path: Path) -> None:
+    """The node leading the processor's output SIGSTOPped for 30 s (alive for the OS, silent
+    for the cluster: fenced after the broker session) and resumed. stock-reconciliation: it
+    re-keys, so its repartition and changelog partitions on that node are hit as well."""
+    name = "stock-reconciliation"
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    try:
+        run.start(0, **FAST_COMMITS)
+        seen = run.committed(len(clean) // 10)
+        with healthy.paused(healthy.leader_of(run.outputs[0])):
+            paused_at = time.monotonic()
+            run.committed(seen + 50)  # goes on without the silent node
+            recovery = time.monotonic() - paused_at
+            time.sleep(max(0.0, PAUSE_S - recovery))
+        outputs = run.finish(clean.expect)
+    finally:
+        run.stop_all()
+    assert_exactly_once(judge(f"leader SIGSTOP {PAUSE_S:.0f}s", run, clean, outputs,
+                              recovery_s=recovery), run)
+
+
+def test_rolling_restart_while_a_processor_runs(healthy: Cluster, tmp_path: Path) -> None:
+    """Every node stopped (SIGTERM) and restarted in turn while order-fulfillment works: three
+    leadership moves, and the group and transaction coordinators move with them."""
+    name = "order-fulfillment"
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    try:
+        run.start(0, **FAST_COMMITS)
+        run.committed(len(clean) // 10)
+        healthy.rolling_restart(run.outputs[0])
+        outputs = run.finish(clean.expect)
+    finally:
+        run.stop_all()
+    assert_exactly_once(judge("rolling restart (SIGTERM each)", run, clean, outputs), run)
+
+
 @pytest.mark.parametrize("name", PROCESSORS)
 def test_scale_out_then_in_under_load(healthy: Cluster, tmp_path: Path, name: str) -> None:
     clean = clean_outputs(healthy, name, tmp_path)
@@ -122,8 +161,6 @@ def test_scale_out_then_in_under_load(healthy: Cluster, tmp_path: Path, name: st
     finally:
         run.stop_all()
     assert_exactly_once(judge("scale out to 2, then in to 1", run, clean, outputs), run)
-
-
 
 
 def test_internal_topics_are_replicated_like_the_catalog(healthy: Cluster,

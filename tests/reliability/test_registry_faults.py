@@ -35,7 +35,7 @@ from connectors.offsets import KafkaOffsetStore
 from connectors.runner import SourceRunner
 from producers import EventPublisher
 from tests.reliability.checker import Sent, check, header, read_committed
-from tests.reliability.cluster import Cluster, port_base
+from tests.reliability.cluster import PAUSE_S, Cluster, port_base
 from tests.reliability.test_connector_faults import published
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
@@ -44,7 +44,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 BACKBONE = str(Path(sys.executable).with_name("backbone"))
 SNAPSHOTS = "inventory.snapshot.v1"
 N = 2_000
-PAUSE_S = float(os.environ.get("BACKBONE_RELIABILITY_PAUSE_S", "30"))
 
 
 def rows(url: str, count: int, first: int) -> list[Sent]:

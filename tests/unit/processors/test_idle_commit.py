@@ -56,3 +56,17 @@ def test_a_crashed_transaction_is_aborted_within_half_a_minute_not_a_minute() ->
     assert transaction_timeout_ms(0.1) == 30_000
     # a long interval keeps headroom: a transaction lives about one interval
     assert transaction_timeout_ms(30.0) == 150_000
+
+
+def test_a_request_to_a_silent_broker_times_out_before_the_records_do() -> None:
+    from processors.engine import silent_broker_timeouts, transaction_timeout_ms
+
+    # message.timeout.ms is capped at the transaction timeout: a request to a silent broker
+    # must time out, and leave room for a retry on the new leader, well before that
+    for interval in (0.1, 1.0, 30.0):
+        timeouts = silent_broker_timeouts(interval)
+        assert timeouts["request.timeout.ms"] * 3 <= transaction_timeout_ms(interval)
+        assert timeouts["socket.timeout.ms"] == timeouts["request.timeout.ms"]
+    assert silent_broker_timeouts(1.0)["request.timeout.ms"] == 10_000
+    # new leaders are learnt within a fencing (9 s), not after librdkafka's 5 minutes
+    assert silent_broker_timeouts(1.0)["topic.metadata.refresh.interval.ms"] <= 9_000

@@ -1,5 +1,5 @@
-"""Faults while the ERP outbox relay runs on the three-node cluster: PostgreSQL restarted, and
-the partition leader SIGKILLed. The ERP keeps inserting rows throughout (waiting while its
+"""Faults while the ERP outbox relay runs on the three-node cluster: PostgreSQL restarted, the
+partition leader SIGKILLed, and the leader SIGSTOPped for 30 s (a grey failure). The ERP keeps inserting rows throughout (waiting while its
 database is down). Nothing is lost; the relay is at least once, so a row may be published
 again after a fault, always with the same idempotency key (its event id is derived from it).
 
@@ -29,7 +29,7 @@ from connectors.erp_outbox.mapping import event_id_for
 from connectors.offsets import OFFSETS_TOPIC, KafkaOffsetStore
 from connectors.wms_feed.mapping import EVENT_ID_NAMESPACE as WMS_EVENT_IDS
 from tests.reliability.checker import Sent, check, header, read_committed
-from tests.reliability.cluster import Cluster, port_base
+from tests.reliability.cluster import PAUSE_S, Cluster, port_base
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -97,7 +97,18 @@ def leader_kill(cluster: Cluster, database: LocalPostgres) -> Callable[[], None]
     return fault
 
 
-FAULTS = {"PostgreSQL restart": postgres_restart, "leader SIGKILL + restart": leader_kill}
+def leader_pause(cluster: Cluster, database: LocalPostgres) -> Callable[[], None]:
+    leader = cluster.leader_of(SNAPSHOTS)
+
+    def fault() -> None:
+        with cluster.paused(leader):  # a grey failure: alive for the OS, silent for the cluster
+            time.sleep(PAUSE_S)
+
+    return fault
+
+
+FAULTS = {"PostgreSQL restart": postgres_restart, "leader SIGKILL + restart": leader_kill,
+          f"leader SIGSTOP {PAUSE_S:.0f}s": leader_pause}
 
 
 @pytest.mark.parametrize("fault_name", list(FAULTS))

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 GRACE_S = 10.0  # past the transaction timeout, beyond any failover a commit can wait out
 CHECK_EVERY_S = 1.0
+EXIT_NOT_RESTARTED = 75  # EX_TEMPFAIL: try again (only when exec itself fails)
 
 
 def restart_in_place() -> None:
@@ -41,7 +42,12 @@ def restart_in_place() -> None:
     logging.shutdown()  # flush the handlers: exec discards whatever is buffered
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, sys.orig_argv)
+    try:
+        os.execv(sys.executable, sys.orig_argv)
+    except OSError as error:  # exec refused: exit instead, for a supervisor to restart
+        print(f"backbone: restart in place failed ({error}); exiting", file=sys.stderr,
+              flush=True)
+        os._exit(EXIT_NOT_RESTARTED)
 
 
 class CommitWatchdog:

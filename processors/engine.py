@@ -189,7 +189,8 @@ def transaction_timeout_ms(commit_interval_s: float) -> int:
 
 
 def silent_broker_timeouts(commit_interval_s: float) -> dict[str, int]:
-    """Client settings that notice a broker gone silent in time (ms).
+    """Client settings that notice a broker gone silent in time (ms); the producer also
+    takes ``socket.timeout.ms`` as its ``request.timeout.ms`` (a producer-only property).
 
     A leader or coordinator that stops answering without closing its connections (SIGSTOP, a
     frozen VM) holds every request sent to it until the request's timeout, and the client
@@ -199,8 +200,7 @@ def silent_broker_timeouts(commit_interval_s: float) -> dict[str, int]:
     failed and the processor stopped (tests/reliability, the grey-failure cell). A third of the
     transaction timeout per request (10 s at the 30 s floor) and metadata every 5 s leave room
     for the ~9 s in which KRaft fences the silent broker plus one retry on the new leader."""
-    request = transaction_timeout_ms(commit_interval_s) // 3
-    return {"request.timeout.ms": request, "socket.timeout.ms": request,
+    return {"socket.timeout.ms": transaction_timeout_ms(commit_interval_s) // 3,
             "topic.metadata.refresh.interval.ms": 5_000}
 
 
@@ -240,6 +240,8 @@ def build_application(
             # (at least 30 s, see transaction_timeout_ms) leave ample headroom
             "transaction.timeout.ms": transaction_timeout_ms(options.commit_interval_s),
             **silent_broker_timeouts(options.commit_interval_s),
+            "request.timeout.ms": silent_broker_timeouts(
+                options.commit_interval_s)["socket.timeout.ms"],
             # every commit flushes the producer first: its linger is paid once per commit
             "linger.ms": options.linger_ms},
         # librdkafka holds an empty fetch up to 500 ms; a re-keying processor's repartition

@@ -1,7 +1,8 @@
 """Faults while the ERP outbox relay runs on the three-node cluster: PostgreSQL restarted, the
-partition leader SIGKILLed, and the leader SIGSTOPped for 30 s (a grey failure). The ERP keeps inserting rows throughout (waiting while its
-database is down). Nothing is lost; the relay is at least once, so a row may be published
-again after a fault, always with the same idempotency key (its event id is derived from it).
+partition leader SIGKILLed, and the leader SIGSTOPped for 30 s (a grey failure). The ERP keeps
+inserting rows throughout (waiting while its database is down). Nothing is lost; the relay is
+at least once, so a row may be published again after a fault, always with the same idempotency
+key (its event id is derived from it).
 
 Bound stated: at most one claimed batch (--batch-size, here 100) republished per fault.
 """

@@ -65,8 +65,8 @@ def test_a_request_to_a_silent_broker_times_out_before_the_records_do() -> None:
     # must time out, and leave room for a retry on the new leader, well before that
     for interval in (0.1, 1.0, 30.0):
         timeouts = silent_broker_timeouts(interval)
-        assert timeouts["request.timeout.ms"] * 3 <= transaction_timeout_ms(interval)
-        assert timeouts["socket.timeout.ms"] == timeouts["request.timeout.ms"]
-    assert silent_broker_timeouts(1.0)["request.timeout.ms"] == 10_000
+        assert timeouts["socket.timeout.ms"] * 3 <= transaction_timeout_ms(interval)
+        assert "request.timeout.ms" not in timeouts  # producer-only: the consumer warns on it
+    assert silent_broker_timeouts(1.0)["socket.timeout.ms"] == 10_000
     # new leaders are learnt within a fencing (9 s), not after librdkafka's 5 minutes
     assert silent_broker_timeouts(1.0)["topic.metadata.refresh.interval.ms"] <= 9_000

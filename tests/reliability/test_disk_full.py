@@ -2,7 +2,7 @@
 of its own: node 3's data on a 128 MB tmpfs the test mounts, then fills). Kafka takes the
 directory offline and the node out of service; with RF 3 / min ISR 2 the other two keep
 acknowledging. After space returns and the node restarts it catches up; nothing acknowledged
-is lost, duplicated or reordered.
+is lost or reordered, duplicates (same event_id) stay within the publisher's bound.
 
 Needs root (mount); as root on CI it runs, elsewhere it skips saying why.
 """
@@ -28,7 +28,12 @@ from backbone.topics import topic
 from tests.reliability.checker import check, header, longest_stall, read_committed
 from tests.reliability.cluster import BROKERS, Cluster, port_base
 from tests.reliability.test_network_faults import consecutive_free_ports
-from tests.reliability.workloads import milestones, publish_under_fault
+from tests.reliability.workloads import (
+    PUBLISHER_DUPLICATE_BOUND,
+    PUBLISHER_DUPLICATE_NOTE,
+    milestones,
+    publish_under_fault,
+)
 from tests.stack import lib_dir
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
@@ -109,7 +114,9 @@ def test_a_full_log_directory_loses_nothing_acknowledged(
                    [i for i in ids if i in wanted],
                    recovery_s=longest_stall(published.acked_at, published.fault_at))
     report.note = (f"node {FULL_NODE} {'stopped' if out_of_service else 'kept running'} when "
-                   f"its disk filled; back in sync {caught_up:.0f}s after restart")
+                   f"its disk filled; back in sync {caught_up:.0f}s after restart; "
+                   f"{PUBLISHER_DUPLICATE_NOTE}")
     report.record()
     assert not report.lost, report.summary()
-    assert report.duplicates == 0 and report.reordered == 0, report.summary()
+    assert report.duplicates <= PUBLISHER_DUPLICATE_BOUND, report.summary()
+    assert report.reordered == 0, report.summary()

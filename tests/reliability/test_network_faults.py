@@ -4,7 +4,8 @@ latency, dropped connections (TCP resets) and a black hole in front of the parti
 A three-node cluster of its own (module scope): each node listens on a private port and
 advertises a Toxiproxy port in front of it, so every connection (clients, and replication
 between brokers, which uses the same listener) crosses the proxy; the KRaft controller
-quorum does not. Nothing acknowledged is lost, duplicated or reordered.
+quorum does not. Nothing acknowledged is lost or reordered; duplicates (same event_id) stay
+within the publisher's bound (workloads.PUBLISHER_DUPLICATE_BOUND).
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from backbone.topics import CATALOG
 from tests.reliability.checker import check, header, longest_stall, read_committed
 from tests.reliability.cluster import BROKERS, Cluster, port_base
 from tests.reliability.toxiproxy import Toxiproxy, find_server, running
-from tests.reliability.workloads import milestones, publish_under_fault
+from tests.reliability.workloads import (
+    PUBLISHER_DUPLICATE_BOUND,
+    PUBLISHER_DUPLICATE_NOTE,
+    milestones,
+    publish_under_fault,
+)
 from tests.stack import lib_dir
 
 # faults wait out failovers and timeouts; on a loaded 2-core machine a cell can take minutes
@@ -131,8 +137,10 @@ def test_publisher_through_a_bad_network(proxied: ProxiedCluster, fault_name: st
     report = check(fault_name, f"publisher via Toxiproxy, N={len(sent)}", sent,
                    [i for i in ids if i in wanted],
                    recovery_s=longest_stall(published.acked_at, published.fault_at))
+    report.note = PUBLISHER_DUPLICATE_NOTE
     report.record()
     assert not report.lost, report.summary()
-    assert report.duplicates == 0 and report.reordered == 0, report.summary()
+    assert report.duplicates <= PUBLISHER_DUPLICATE_BOUND, report.summary()
+    assert report.reordered == 0, report.summary()
 
 

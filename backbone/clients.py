@@ -42,7 +42,8 @@ SECRET_KEYS = frozenset({
 
 #: What every producer does unless the caller has a reason (named at the call) to differ.
 PRODUCER_DEFAULTS: Mapping[str, Any] = MappingProxyType({
-    # No duplicates or reordering on internal retries; requires acks=all.
+    # No duplicates or reordering on internal retries; requires acks=all. Not a promise
+    # across leader changes (librdkafka#4953): consumers drop repeats by event_id.
     "enable.idempotence": True,
     "acks": "all",
     # Batch a little: canonical events arrive in bursts per source document.

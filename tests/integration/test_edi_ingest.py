@@ -193,8 +193,13 @@ def test_undelivered_events_send_the_file_to_failed_and_leave_the_ledger_alone(
     publisher = EventPublisher("127.0.0.1:1", serde, flush_timeout_s=1.0,
                                **{"message.timeout.ms": 1500})
     dead_letters = DeadLetters("127.0.0.1:1")
-    (outcome,) = EdiInbox(inbox, publisher, dead_letters, flush_timeout_s=1.0,
-                          log=lambda _: None).run_once()
+    try:
+        (outcome,) = EdiInbox(inbox, publisher, dead_letters, flush_timeout_s=1.0,
+                              log=lambda _: None).run_once()
+    finally:
+        # serve the timed-out reports: their callbacks hold the publisher, which otherwise
+        # lives (and retries port 1) until the whole test run ends
+        publisher.flush(10)
     assert outcome.quarantined
     assert outcome.moved_to == tmp_path / "failed" / "po-ack.edi"
     report = (tmp_path / "failed" / "po-ack.edi.error.txt").read_text()

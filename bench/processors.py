@@ -52,7 +52,7 @@ from backbone.settings import load_settings
 from bench.common import endpoints, latency_result, report, result
 from processors.api import ProcessorTopics, processor
 from processors.cli import logic_for
-from processors.engine import EngineOptions, build_application
+from processors.engine import IDLE_POLL_S, EngineOptions, build_application
 from processors.shipment_status import processor as shipment_status
 from processors.step import ProcessorLogic
 
@@ -230,7 +230,9 @@ def plain_loop(bootstrap: str, source: str, target: str, output_id: int,
     last_seen = time.monotonic()
     try:
         while count is None or handled < count:
-            batch = consumer.consume(500, 0.1)
+            # consume() waits for a full batch or its timeout: at a live rate a long timeout
+            # would hold every record; the processor's own poll waits IDLE_POLL_S
+            batch = consumer.consume(500, IDLE_POLL_S)
             if not batch:
                 if count is None and time.monotonic() - last_seen > idle_s:
                     break
@@ -293,9 +295,11 @@ class Observer(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                for message in self.consumer.consume(1000, 0.05):
-                    if message.error() is None and message.key() is not None:
-                        self.seen.setdefault(message.key(), time.monotonic())
+                # poll, not consume(n, timeout): consume returns only when it has n records or
+                # the timeout passed, so at 1,000/s every record would be noted up to 50 ms late
+                message = self.consumer.poll(0.05)
+                if message is not None and message.error() is None and message.key() is not None:
+                    self.seen.setdefault(message.key(), time.monotonic())
         finally:
             self.consumer.close()
 

@@ -119,7 +119,9 @@ def copy_rate(bootstrap: str, source: str, target: str) -> float:
     copied = 0
     try:
         while remaining:
-            for message in consumer.consume(1000, 1.0):
+            # consume() returns when it has 1,000 records or its timeout passed: the end of
+            # the topic comes back in a short batch, so a long timeout would be timed as copying
+            for message in consumer.consume(1000, 0.01):
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:

@@ -275,15 +275,16 @@ class DeadLetter:
         h = _Reader(headers)
         source = {name[len(SOURCE_PREFIX):]: text for name in h.names(SOURCE_PREFIX)
                   if (text := h.text(name)) is not None}
-        for name in _LEGACY_SOURCE:  # written by connectors before this module
-            if name not in source and (text := h.text(PREFIX + name)):
-                source[name] = text
+        if h.has_any(_LEGACY_SOURCE_HEADERS):
+            for name in _LEGACY_SOURCE:  # written by connectors before this module
+                if name not in source and (text := h.text(PREFIX + name)):
+                    source[name] = text
         category = h.text(CATEGORY) or Category.UNEXPECTED.value
         if category not in Category.__members__:
             h.problems.append(f"header {CATEGORY} names no known category: {category!r}")
         owner = h.text(OWNER) or h.text(PREFIX + "processor") or h.text(PREFIX + "connector")
         stage, step = h.text(STAGE), h.text(STEP)
-        if stage is not None and stage not in set(Stage):
+        if stage is not None and stage not in _STAGES:
             # earlier writers put the step (decode, source, edi-x12) in the stage header
             step, stage = stage, None
         return cls(
@@ -313,6 +314,8 @@ class DeadLetter:
 
 _LEGACY_SOURCE = ("file", "row", "segment", "byte_offset", "interchange", "group",
                   "transaction_set", "outbox_id", "outbox_seq", "database", "sha256")
+_LEGACY_SOURCE_HEADERS = frozenset(PREFIX + name for name in _LEGACY_SOURCE)
+_STAGES = frozenset(stage.value for stage in Stage)
 
 
 def _legacy_stage(h: _Reader) -> str:
@@ -329,12 +332,16 @@ def _time_or_none(ms: int | None) -> str | None:
     return None if ms is None else format_time(ms)
 
 
+# backbone's own bookkeeping on a record: the dead-letter record and the retry headers
+BOOKKEEPING_PREFIXES = (PREFIX, "backbone.retry.")
+
+
 def own_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> Headers:
     """A record's own headers: without backbone's dead-letter and retry bookkeeping."""
     return [
         (key, value if value is not None else b"")
         for key, value in headers or ()
-        if not key.startswith(PREFIX) and not key.startswith("backbone.retry.")
+        if not key.startswith(BOOKKEEPING_PREFIXES)
     ]
 
 
@@ -347,6 +354,9 @@ class _Reader:
 
     def names(self, prefix: str) -> Sequence[str]:
         return [name for name in self._values if name.startswith(prefix)]
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        return not names.isdisjoint(self._values)
 
     def text(self, name: str) -> str | None:
         value = self._values.get(name)

@@ -228,7 +228,8 @@ def _progress(total: int) -> Iterator[Any]:
     console = Console(stderr=True)
     with Progress(console=console, disable=not console.is_terminal, transient=False) as bar:
         task = bar.add_task("replaying", total=total)
-        yield lambda: bar.advance(task)
+        # a disabled bar still takes its lock and updates its task for every record
+        yield (lambda: bar.advance(task)) if console.is_terminal else (lambda: None)
 
 
 @app.command("replay")

@@ -52,6 +52,9 @@ from producers.publisher import Delivery, EventPublisher
 
 FOREIGN_PREFIXES = ("__connect.errors.", "kafka_dlt-", "x-original-", "x-exception-",
                     "__streams.errors.", "retry_topic-")
+# what a replayed copy does not carry over: backbone's bookkeeping (written anew), foreign
+# dead-letter headers, the traceparent (a child span replaces it)
+_NOT_KEPT = (*dl.BOOKKEEPING_PREFIXES, *FOREIGN_PREFIXES)
 
 
 class Decision(StrEnum):
@@ -84,8 +87,8 @@ def replay_headers(letter: DeadLetterMessage, replay_id: str, replay_count: int)
     """Headers of the replayed copy of ``letter`` (see the module docstring, rule 4)."""
     kept = [
         (name, value if value is not None else b"")
-        for name, value in dl.own_headers(letter.headers)
-        if not name.startswith(FOREIGN_PREFIXES) and name != TRACEPARENT
+        for name, value in letter.headers
+        if not name.startswith(_NOT_KEPT) and name != TRACEPARENT
     ]
     parent = next((v for n, v in reversed(letter.headers) if n == TRACEPARENT and v), None)
     kept.append((TRACEPARENT, child_traceparent(
@@ -232,7 +235,6 @@ class RetryTopic:
 
         _produce(self.producer, self.name, letter,
                  replay_headers(letter, replay_id, replay_count), on_delivery)
-        self.producer.poll(0)
 
     def pump(self, timeout_s: float) -> None:
         self.producer.poll(timeout_s)

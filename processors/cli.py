@@ -18,6 +18,7 @@ from backbone.settings import Settings, load_settings
 from processors.api import ProcessorTopics, package, processor, processor_names
 from processors.engine import EngineOptions, build_application, run, stuck_commit_s
 from processors.metrics import ProcessorMetrics
+from processors.restarts import restart_after
 from processors.step import ProcessorLogic
 
 
@@ -63,7 +64,10 @@ def process(
     try:
         run_processor(name, until_idle or None, load_settings())
     except Exception as error:  # the message names what failed; the trace is in the log
-        logging.getLogger(__name__).exception("processor %s stopped", name)
+        log = logging.getLogger(__name__)
+        if restart_after(error, log.error):  # a transient broker fault: from the last commit
+            return
+        log.exception("processor %s stopped", name)
         fail(f"processor {name} stopped: {type(error).__name__}: {error}")
 
 

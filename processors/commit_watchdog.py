@@ -22,7 +22,6 @@ them. Exit code and command line stay the operator's; the log says what happened
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -30,24 +29,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from processors.restarts import restart_in_place
+
 log = logging.getLogger(__name__)
 
 GRACE_S = 10.0  # past the transaction timeout, beyond any failover a commit can wait out
 CHECK_EVERY_S = 1.0
-EXIT_NOT_RESTARTED = 75  # EX_TEMPFAIL: try again (only when exec itself fails)
-
-
-def restart_in_place() -> None:
-    """Replace this process with a fresh run of the same command (same PID)."""
-    logging.shutdown()  # flush the handlers: exec discards whatever is buffered
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execv(sys.executable, sys.orig_argv)
-    except OSError as error:  # exec refused: exit instead, for a supervisor to restart
-        print(f"backbone: restart in place failed ({error}); exiting", file=sys.stderr,
-              flush=True)
-        os._exit(EXIT_NOT_RESTARTED)
 
 
 class CommitWatchdog:

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConfigResource
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import ConfigResource, NewTopic
 
 from tests.reliability.checker import Report
 from tests.reliability.cluster import PAUSE_S, Cluster
@@ -27,6 +28,7 @@ from tests.reliability.processor_runs import (
 pytestmark = [pytest.mark.integration, pytest.mark.processor_matrix, pytest.mark.timeout(900)]
 
 PROCESSORS = list(WORKLOADS)
+OUTLASTING_S = 45.0  # longer than the processors' transaction timeout (30 s at 0.1 s commits)
 FAST_COMMITS = {"BACKBONE_PROCESSOR_COMMIT_INTERVAL_S": "0.1"}  # many transactions to land in
 
 
@@ -128,6 +130,60 @@ def test_grey_failure_of_the_output_leader_while_a_processor_runs(
         run.stop_all()
     assert_exactly_once(judge(f"leader SIGSTOP {PAUSE_S:.0f}s", run, clean, outputs,
                               recovery_s=recovery), run)
+
+
+def test_a_silent_node_outlasting_the_transaction_timeout_restarts_the_processor(
+        healthy: Cluster, tmp_path: Path) -> None:
+    """The leader of the processor's output SIGSTOPped for longer than the transaction
+    timeout, on a topic whose two replicas must both acknowledge a write: the other replica
+    takes over but refuses writes (NOT_ENOUGH_REPLICAS) until the node is back, so the records
+    time out, the transaction fails, and the processor restarts in place by itself
+    (processors/restarts.py); once the node is back it finishes, exactly once. The grey
+    failure's worst case made certain: in the cell above, a failover slower than the records'
+    30 s limit did the same now and then (tests/reliability/README.md)."""
+    name = "shipment-status"
+    clean = clean_outputs(healthy, name, tmp_path)
+    run = prepared_run(healthy, name, tmp_path)
+    output = run.outputs[0]
+    node = healthy.leader_of(output)
+    other = next(n.node_id for n in healthy.nodes() if n.node_id != node.node_id)
+    # two replicas, both required: the new leader refuses every write until the node is back
+    recreate_on(healthy, output, [node.node_id, other])
+    try:
+        instance = run.start(0, **FAST_COMMITS)
+        seen = run.committed(len(clean) // 10)
+        with healthy.paused(node):
+            time.sleep(OUTLASTING_S)
+        still_up = instance.poll() is None
+        outputs = run.finish(clean.expect)
+    finally:
+        run.stop_all()
+    assert 0 < seen < len(clean), "the pause must land mid-stream"
+    log = run.log()
+    assert "restarting this processor in place from its last commit" in log, log
+    assert "transient broker fault" in log, log  # the error that failed it, named
+    assert still_up, log  # the same process (restarted in place: same PID) went on
+    fault = f"output leader SIGSTOP {OUTLASTING_S:.0f}s, min ISR = RF = 2"
+    assert_exactly_once(judge(fault, run, clean, outputs), run)
+
+
+def recreate_on(cluster: Cluster, topic: str, node_ids: list[int]) -> None:
+    """``topic`` (still empty) deleted and created again with its replicas on ``node_ids``
+    (the first leads) and as many in sync required for a write."""
+    admin = cluster.admin()
+    admin.delete_topics([topic])[topic].result(timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        futures = admin.create_topics([NewTopic(
+            topic, num_partitions=1, replication_factor=-1, replica_assignment=[node_ids],
+            config={"min.insync.replicas": str(len(node_ids))})])
+        try:
+            futures[topic].result(timeout=30)
+            return
+        except KafkaException as error:  # the deletion is still under way
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not create {topic} again: {error}") from error
+            time.sleep(0.5)
 
 
 def test_rolling_restart_while_a_processor_runs(healthy: Cluster, tmp_path: Path) -> None:
